@@ -1,0 +1,37 @@
+// `bpe` command-line entry: dispatches to one module per subcommand, loaded on demand
+// so that `bpe sim` never pays for chain code and vice versa.
+import { CliError } from './errors.ts';
+
+type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<void> }> };
+
+const commands: Record<string, Command> = {
+  demo: { summary: 'start a local chain, deploy Superfluid + BPE, run a scripted flow', load: () => import('./commands/demo.ts') },
+  sim: { summary: 'run the simulator experiments (e1 e2 e3 e4 e5 e7 all)', load: () => import('./commands/sim.ts') },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `usage: bpe <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  try {
+    if (!command) throw new CliError(`unknown command "${name}" (try: ${Object.keys(commands).join(', ')})`);
+    await (await command.load()).run(rest);
+    return 0;
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`bpe ${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
