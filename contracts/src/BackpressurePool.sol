@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.26;
+
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
+import {ISuperfluidPool} from
+    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {PoolConfig} from
+    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/IGeneralDistributionAgreementV1.sol";
+import {SuperTokenV1Library} from "@superfluid-finance/ethereum-contracts/contracts/apps/SuperTokenV1Library.sol";
+import {IBackpressurePool} from "./interfaces/IBackpressurePool.sol";
+import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
+import {ICapacityRegistry} from "./interfaces/ICapacityRegistry.sol";
+import {EscrowBuffer} from "./EscrowBuffer.sol";
+import {CapacityMath} from "./libraries/CapacityMath.sol";
+
+/// @title BackpressurePool: one Superfluid GDA pool per task type, weighted by capacity.
+/// @notice Sources stream straight into the pool (`distributeFlow`, open to any address). Each
+/// sink holds `smoothed capacity * unitScale` units; the EscrowBuffer holds the overflow share,
+/// sized so the sinks together receive exactly what they can absorb (capacity * price / epoch)
+/// and the buffer the rest. A change at one sink costs O(1) GDA calls: its own units, at most the
+/// buffer's, and a re-sync only when the GDA's rounding remainder has grown past one unit.
+/// @dev This contract is every pool's admin, so the GDA sends it rounding remainders (the
+/// adjustment flow); `rebalance` and `updateOverflow` sweep them into the buffer.
+contract BackpressurePool is IBackpressureHooks {
+    using SuperTokenV1Library for ISuperToken;
+    using SafeCast for uint256;
+
+    event PoolCreated(bytes32 indexed taskTypeId, address pool, ISuperToken token);
+    event SinkUnitsUpdated(bytes32 indexed taskTypeId, address indexed sink, uint256 units);
+    event OverflowUnitsUpdated(bytes32 indexed taskTypeId, uint256 units, uint256 inflowRate, uint256 absorbableRate);
+    event CapacityLimitSet(bytes32 indexed taskTypeId, uint256 limit);
+    event RemainderSwept(bytes32 indexed taskTypeId, uint256 amount);
+
+    error NotRegistry(address caller);
+    error NotPipeline(address caller);
+    error UnknownTaskType(bytes32 taskTypeId);
+
+    struct PoolInfo {
+        ISuperfluidPool pool;
+        ISuperToken token;
+        bool limited; // a pipeline caps this stage's capacity
+        uint256 capacityLimit; // tasks/epoch, effective only when `limited`
+    }
+
+    ICapacityRegistry public immutable registry;
+    EscrowBuffer public immutable buffer;
+    address public immutable pipeline;
+    uint256 public immutable unitScale;
+    uint256 public immutable rebalanceThresholdBps;
+    uint256 public immutable epochSeconds;
+
+    mapping(bytes32 => PoolInfo) private _pools;
+
+    constructor(
+        ICapacityRegistry registry_,
+        EscrowBuffer buffer_,
+        address pipeline_,
+        uint256 unitScale_,
+        uint256 rebalanceThresholdBps_,
+        uint256 epochSeconds_
+    ) {
+        registry = registry_;
+        buffer = buffer_;
+        pipeline = pipeline_;
+        unitScale = unitScale_;
+        rebalanceThresholdBps = rebalanceThresholdBps_;
+        epochSeconds = epochSeconds_;
+    }
+
+    modifier onlyRegistry() {
+        if (msg.sender != address(registry)) revert NotRegistry(msg.sender);
+        _;
+    }
+
+    // ---------------------------------------------------------------- registry hooks
+
+    /// @notice Creates the task type's GDA pool with this contract as admin; anyone may distribute.
+    function createPool(bytes32 taskTypeId, ISuperToken token) external onlyRegistry returns (ISuperfluidPool pool) {
+        pool = token.createPool(
+            address(this), PoolConfig({transferabilityForUnitsOwner: false, distributionFromAnyAddress: true})
+        );
+        _pools[taskTypeId] = PoolInfo({pool: pool, token: token, limited: false, capacityLimit: 0});
+        emit PoolCreated(taskTypeId, address(pool), token);
+    }
+
+    /// @notice Re-weights one sink after its capacity changed; `force` bypasses the deadband
+    /// (deregistration, slashing: the sink must lose its units at once).
+    function onCapacityChanged(bytes32 taskTypeId, address sink, uint256 smoothed, bool force) external onlyRegistry {
+        PoolInfo storage info = _pools[taskTypeId];
+        _syncSink(taskTypeId, info.pool, sink, smoothed, force);
+        _syncOverflow(taskTypeId, info);
+    }
+
+    // ---------------------------------------------------------------- permissionless upkeep
+
+    /// @inheritdoc IBackpressurePool
+    /// @dev Full catch-up: every sink outside the deadband, the overflow share, the remainder sweep.
+    /// O(sinks) reads, one GDA call per stale sink. Deregistered and slashed sinks never wait
+    /// for this: they were re-weighted in their own transaction.
+    function rebalance(bytes32 taskTypeId) external {
+        PoolInfo storage info = _known(taskTypeId);
+        address[] memory sinks = registry.sinksOf(taskTypeId);
+        for (uint256 i; i < sinks.length; ++i) {
+            _syncSink(taskTypeId, info.pool, sinks[i], registry.getSmoothedCapacity(taskTypeId, sinks[i]), false);
+        }
+        _syncOverflow(taskTypeId, info);
+        _sweepRemainder(taskTypeId, info.token);
+        emit Rebalanced(taskTypeId, sinks.length, registry.totalCapacity(taskTypeId));
+    }
+
+    /// @notice Re-sizes the overflow share after sources changed their streams, and sweeps the
+    /// rounding remainder into the buffer. O(1).
+    function updateOverflow(bytes32 taskTypeId) external {
+        PoolInfo storage info = _known(taskTypeId);
+        _syncOverflow(taskTypeId, info);
+        _sweepRemainder(taskTypeId, info.token);
+    }
+
+    /// @notice Caps the capacity this stage may absorb; only the Pipeline, for its own stages.
+    function setCapacityLimit(bytes32 taskTypeId, uint256 limit) external {
+        if (msg.sender != pipeline) revert NotPipeline(msg.sender);
+        PoolInfo storage info = _known(taskTypeId);
+        info.limited = true;
+        info.capacityLimit = limit;
+        emit CapacityLimitSet(taskTypeId, limit);
+        _syncOverflow(taskTypeId, info);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IBackpressurePool
+    function needsRebalance(bytes32 taskTypeId) external view returns (bool) {
+        PoolInfo storage info = _known(taskTypeId);
+        address[] memory sinks = registry.sinksOf(taskTypeId);
+        for (uint256 i; i < sinks.length; ++i) {
+            uint256 target = registry.getSmoothedCapacity(taskTypeId, sinks[i]) * unitScale;
+            if (CapacityMath.outsideDeadband(info.pool.getUnits(sinks[i]), target, rebalanceThresholdBps)) return true;
+        }
+        return CapacityMath.outsideDeadband(
+            info.pool.getUnits(address(buffer)), _overflowTarget(taskTypeId, info), rebalanceThresholdBps
+        );
+    }
+
+    /// @inheritdoc IBackpressurePool
+    function getPool(bytes32 taskTypeId) external view returns (address) {
+        return address(_pools[taskTypeId].pool);
+    }
+
+    function poolInfo(bytes32 taskTypeId) external view returns (PoolInfo memory) {
+        return _pools[taskTypeId];
+    }
+
+    /// @notice What all sources together pay into the pool now (wei/s): the distributed flow
+    /// plus the GDA's rounding remainder.
+    function inflowRate(bytes32 taskTypeId) public view returns (uint256) {
+        PoolInfo storage info = _known(taskTypeId);
+        int256 rate = int256(info.pool.getTotalFlowRate()) + info.token.getPoolAdjustmentFlowRate(info.pool);
+        return rate > 0 ? uint256(rate) : 0;
+    }
+
+    /// @notice What the sinks can absorb (wei/s): effective capacity * price per task / epoch.
+    function absorbableRate(bytes32 taskTypeId) public view returns (uint256) {
+        PoolInfo storage info = _known(taskTypeId);
+        return _effectiveCapacity(taskTypeId, info) * registry.pricePerTask(taskTypeId) / epochSeconds;
+    }
+
+    /// @notice The capacity the pool routes to (tasks/epoch): the registry's total, capped by
+    /// the downstream stage when the task type is part of a pipeline.
+    function effectiveCapacity(bytes32 taskTypeId) external view returns (uint256) {
+        return _effectiveCapacity(taskTypeId, _known(taskTypeId));
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _effectiveCapacity(bytes32 taskTypeId, PoolInfo storage info) internal view returns (uint256) {
+        uint256 total = registry.totalCapacity(taskTypeId);
+        return info.limited && info.capacityLimit < total ? info.capacityLimit : total;
+    }
+
+    function _known(bytes32 taskTypeId) internal view returns (PoolInfo storage info) {
+        info = _pools[taskTypeId];
+        if (address(info.pool) == address(0)) revert UnknownTaskType(taskTypeId);
+    }
+
+    function _syncSink(bytes32 taskTypeId, ISuperfluidPool pool, address sink, uint256 smoothed, bool force)
+        internal
+    {
+        uint256 target = smoothed * unitScale;
+        uint256 current = pool.getUnits(sink);
+        bool stale = force ? current != target : CapacityMath.outsideDeadband(current, target, rebalanceThresholdBps);
+        if (!stale) return;
+        pool.updateMemberUnits(sink, target.toUint128());
+        emit SinkUnitsUpdated(taskTypeId, sink, target);
+    }
+
+    function _overflowTarget(bytes32 taskTypeId, PoolInfo storage info) internal view returns (uint256) {
+        uint256 sinkUnits = info.pool.getTotalUnits() - info.pool.getUnits(address(buffer));
+        return CapacityMath.overflowUnits(sinkUnits, inflowRate(taskTypeId), absorbableRate(taskTypeId));
+    }
+
+    /// @dev Sizes the buffer's units, then folds the GDA's rounding remainder back into the
+    /// distribution when it exceeds what one rounding can leave (it grows with each unit change,
+    /// and holds the whole inflow while the pool had no units).
+    function _syncOverflow(bytes32 taskTypeId, PoolInfo storage info) internal {
+        ISuperfluidPool pool = info.pool;
+        uint256 current = pool.getUnits(address(buffer));
+        uint256 target = _overflowTarget(taskTypeId, info);
+        if (CapacityMath.outsideDeadband(current, target, rebalanceThresholdBps)) {
+            pool.updateMemberUnits(address(buffer), target.toUint128());
+            emit OverflowUnitsUpdated(taskTypeId, target, inflowRate(taskTypeId), absorbableRate(taskTypeId));
+        }
+        uint256 totalUnits = pool.getTotalUnits();
+        int96 remainder = info.token.getPoolAdjustmentFlowRate(pool);
+        if (totalUnits != 0 && remainder > 0 && uint256(int256(remainder)) >= totalUnits) {
+            info.token.distributeFlow(address(this), pool, 0);
+        }
+    }
+
+    /// @dev Everything this contract holds of the token is GDA remainder: pass it to the buffer,
+    /// credited to the task type being serviced.
+    function _sweepRemainder(bytes32 taskTypeId, ISuperToken token) internal {
+        uint256 amount = token.balanceOf(address(this));
+        if (amount == 0) return;
+        token.transfer(address(buffer), amount);
+        buffer.creditRemainder(taskTypeId, amount);
+        emit RemainderSwept(taskTypeId, amount);
+    }
+}

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.26;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+/// @title The mechanism's integer math, shared by every BPE contract.
+/// @notice Mirrors src/core of the TypeScript package bit for bit, so the keeper and the SDK
+/// predict exactly what the chain will do.
+library CapacityMath {
+    uint256 internal constant BPS = 10_000;
+
+    /// @notice Overflow units when the sinks can absorb nothing: the buffer takes all but
+    /// 1 / (1 + OVERFLOW_ALL) of the inflow (sink units cannot be zeroed in O(1)).
+    uint256 internal constant OVERFLOW_ALL = 1_000_000;
+
+    /// @notice Capacity cap of a stake: sqrt(stake / stakeUnit), zero below the minimum stake.
+    /// @dev Concave in stake, so splitting a stake over n identities yields only sqrt(n) times
+    /// the capacity, and the minimum stake makes small identities worthless.
+    function capacityCap(uint256 stakeAmount, uint256 minStake, uint256 stakeUnit) internal pure returns (uint256) {
+        if (stakeAmount < minStake) return 0;
+        return Math.sqrt(stakeAmount / stakeUnit);
+    }
+
+    /// @notice One EWMA step `alpha * target + (1 - alpha) * prev`, in basis points.
+    /// @dev Rounds towards the target (up when rising, down when falling): every step moves at
+    /// least one unit while prev != target, so integer rounding never stalls short of the
+    /// target, and never overshoots it.
+    function ewma(uint256 prev, uint256 target, uint256 alphaBps) internal pure returns (uint256) {
+        if (target == prev) return prev;
+        uint256 weighted = alphaBps * target + (BPS - alphaBps) * prev;
+        return target > prev ? Math.ceilDiv(weighted, BPS) : weighted / BPS;
+    }
+
+    /// @notice Whether `current` differs from `target` by more than the deadband.
+    /// @dev Changes to or from zero always pass: a sink that leaves must lose its units, and a new
+    /// sink must get some.
+    function outsideDeadband(uint256 current, uint256 target, uint256 thresholdBps) internal pure returns (bool) {
+        if (current == target) return false;
+        if (current == 0 || target == 0) return true;
+        uint256 diff = current > target ? current - target : target - current;
+        return diff * BPS > thresholdBps * current;
+    }
+
+    /// @notice Pool units for the buffer so that the sinks together receive exactly what they
+    /// can absorb and the buffer the rest.
+    /// @dev With sink units U, buffer units B and inflow R, the sinks get R * U / (U + B);
+    /// setting that to the absorbable rate A gives B = U * (R - A) / A. Rounded up, so sinks
+    /// are never overpaid by rounding.
+    function overflowUnits(uint256 sinkUnits, uint256 inflow, uint256 absorbable) internal pure returns (uint256) {
+        if (inflow <= absorbable) return 0;
+        if (sinkUnits == 0) return 1;
+        if (absorbable == 0) return sinkUnits * OVERFLOW_ALL;
+        return Math.mulDiv(sinkUnits, inflow - absorbable, absorbable, Math.Rounding.Ceil);
+    }
+}

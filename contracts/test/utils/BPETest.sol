@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.26;
+
+import {Test} from "forge-std/Test.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC1820RegistryCompiled} from
+    "@superfluid-finance/ethereum-contracts/contracts/libs/ERC1820RegistryCompiled.sol";
+import {SuperfluidFrameworkDeployer} from
+    "@superfluid-finance/ethereum-contracts/contracts/utils/SuperfluidFrameworkDeployer.t.sol";
+import {TestToken} from "@superfluid-finance/ethereum-contracts/contracts/utils/TestToken.sol";
+import {SuperToken} from "@superfluid-finance/ethereum-contracts/contracts/superfluid/SuperToken.sol";
+import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
+import {ISuperfluidPool} from
+    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {SuperTokenV1Library} from "@superfluid-finance/ethereum-contracts/contracts/apps/SuperTokenV1Library.sol";
+import {StakeManager} from "../../src/StakeManager.sol";
+import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
+import {BackpressurePool} from "../../src/BackpressurePool.sol";
+import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
+import {Pipeline} from "../../src/Pipeline.sol";
+import {ICapacityRegistry} from "../../src/interfaces/ICapacityRegistry.sol";
+import {IBackpressureHooks} from "../../src/interfaces/IBackpressureHooks.sol";
+
+/// @notice Fixture for every BPE test: the real Superfluid framework, a wrapper Super Token, and
+/// the five BPE contracts wired through their constructors (addresses predicted from nonces, so
+/// there are no setters to attack). Helpers drive sinks and sources the way users would.
+abstract contract BPETest is Test {
+    using SuperTokenV1Library for ISuperToken;
+
+    // Deployment constants (SPEC defaults; the stake unit and minimum as in the seeds).
+    uint256 internal constant STAKE_UNIT = 1e18;
+    uint256 internal constant MIN_SINK_STAKE = 100e18;
+    uint64 internal constant UNBONDING = 1 days;
+    uint256 internal constant EWMA_ALPHA_BPS = 3000;
+    uint256 internal constant COMMIT_TIMEOUT = 20;
+    uint256 internal constant MIN_UPDATE_INTERVAL = 60;
+    uint256 internal constant MAX_TASK_TYPES_PER_SINK = 8;
+    uint256 internal constant UNIT_SCALE = 1000;
+    uint256 internal constant REBALANCE_THRESHOLD_BPS = 500;
+    uint256 internal constant EPOCH = 300;
+    uint256 internal constant DRAIN_WINDOW = 300;
+    uint256 internal constant PRICE = 1e15; // token wei per task
+
+    SuperfluidFrameworkDeployer.Framework internal sf;
+    TestToken internal underlying;
+    ISuperToken internal token;
+    TestToken internal stakeToken;
+
+    StakeManager internal stakeManager;
+    CapacityRegistry internal registry;
+    BackpressurePool internal bpPool;
+    EscrowBuffer internal buffer;
+    Pipeline internal pipeline;
+
+    address internal slasher = makeAddr("slasher");
+    address internal treasury = makeAddr("treasury");
+    address internal creator = makeAddr("creator");
+
+    function setUp() public virtual {
+        vm.etch(ERC1820RegistryCompiled.ADDRESS, ERC1820RegistryCompiled.BYTECODE);
+        SuperfluidFrameworkDeployer deployer = new SuperfluidFrameworkDeployer();
+        deployer.deployTestFramework();
+        sf = deployer.getFramework();
+        SuperToken superToken;
+        (underlying, superToken) = deployer.deployWrapperSuperToken("Test", "TST", 18, type(uint256).max, address(0));
+        token = ISuperToken(address(superToken));
+        stakeToken = new TestToken("Stake", "STK", 18, type(uint256).max);
+        _deployBPE();
+    }
+
+    function _deployBPE() internal {
+        uint256 nonce = vm.getNonce(address(this));
+        address registryAddr = vm.computeCreateAddress(address(this), nonce + 1);
+        address poolAddr = vm.computeCreateAddress(address(this), nonce + 2);
+        address bufferAddr = vm.computeCreateAddress(address(this), nonce + 3);
+        address pipelineAddr = vm.computeCreateAddress(address(this), nonce + 4);
+        stakeManager = new StakeManager(
+            IERC20(address(stakeToken)),
+            ICapacityRegistry(registryAddr),
+            slasher,
+            treasury,
+            STAKE_UNIT,
+            MIN_SINK_STAKE,
+            UNBONDING
+        );
+        registry = new CapacityRegistry(
+            stakeManager,
+            IBackpressureHooks(poolAddr),
+            EWMA_ALPHA_BPS,
+            COMMIT_TIMEOUT,
+            MIN_UPDATE_INTERVAL,
+            MAX_TASK_TYPES_PER_SINK
+        );
+        bpPool = new BackpressurePool(
+            registry, EscrowBuffer(bufferAddr), pipelineAddr, UNIT_SCALE, REBALANCE_THRESHOLD_BPS, EPOCH
+        );
+        buffer = new EscrowBuffer(registry, bpPool, DRAIN_WINDOW);
+        pipeline = new Pipeline(registry, bpPool);
+        assertEq(address(registry), registryAddr, "registry address");
+        assertEq(address(bpPool), poolAddr, "pool address");
+        assertEq(address(buffer), bufferAddr, "buffer address");
+        assertEq(address(pipeline), pipelineAddr, "pipeline address");
+    }
+
+    // ---------------------------------------------------------------- actors
+
+    function _stake(address who, uint256 amount) internal {
+        stakeToken.mint(who, amount);
+        vm.startPrank(who);
+        stakeToken.approve(address(stakeManager), amount);
+        stakeManager.stake(amount);
+        vm.stopPrank();
+    }
+
+    /// @notice A task type created by `creator` with the default price.
+    function _taskType(string memory name, uint256 maxBuffer) internal returns (bytes32 id) {
+        if (stakeManager.getStake(creator) < MIN_SINK_STAKE) _stake(creator, MIN_SINK_STAKE);
+        vm.prank(creator);
+        id = registry.registerTaskType(name, token, PRICE, maxBuffer);
+    }
+
+    /// @notice A sink with `stakeAmount` staked, registered in `id` and connected to its pool.
+    function _sink(string memory name, bytes32 id, uint256 stakeAmount) internal returns (address sink) {
+        sink = makeAddr(name);
+        _stake(sink, stakeAmount);
+        vm.prank(sink);
+        registry.registerSink(id);
+        _connect(sink, id);
+    }
+
+    function _connect(address who, bytes32 id) internal {
+        vm.startPrank(who);
+        token.connectPool(ISuperfluidPool(bpPool.getPool(id)));
+        vm.stopPrank();
+    }
+
+    /// @notice Commit, wait one block, reveal: the honest path of a capacity declaration.
+    function _declare(address sink, bytes32 id, uint256 capacity) internal {
+        bytes32 nonce = keccak256(abi.encode(sink, capacity, block.number));
+        bytes32 commitHash = registry.commitmentHash(sink, id, capacity, nonce);
+        vm.prank(sink);
+        registry.commitCapacity(id, commitHash);
+        vm.roll(block.number + 1);
+        vm.prank(sink);
+        registry.revealCapacity(id, capacity, nonce);
+    }
+
+    /// @notice Declares `capacity` repeatedly (respecting the rate limit) until the EWMA reaches it.
+    function _declareUntilSettled(address sink, bytes32 id, uint256 capacity) internal {
+        for (uint256 i; i < 200 && registry.getSmoothedCapacity(id, sink) != capacity; ++i) {
+            _declare(sink, id, capacity);
+            vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        }
+        assertEq(registry.getSmoothedCapacity(id, sink), capacity, "EWMA settled");
+    }
+
+    /// @notice A funded source streaming `rate` wei/s into the task type's pool.
+    function _source(string memory name, uint256 funds) internal returns (address source) {
+        source = makeAddr(name);
+        underlying.mint(source, funds);
+        vm.startPrank(source);
+        underlying.approve(address(token), funds);
+        token.upgrade(funds);
+        vm.stopPrank();
+    }
+
+    function _stream(address source, bytes32 id, int96 rate) internal {
+        vm.startPrank(source);
+        token.distributeFlow(source, ISuperfluidPool(bpPool.getPool(id)), rate);
+        vm.stopPrank();
+    }
+
+    /// @notice Absorbable payment rate (wei/s) of `capacity` tasks per epoch.
+    function _rateOf(uint256 capacity) internal pure returns (uint256) {
+        return capacity * PRICE / EPOCH;
+    }
+
+    function _pool(bytes32 id) internal view returns (ISuperfluidPool) {
+        return ISuperfluidPool(bpPool.getPool(id));
+    }
+
+    /// @notice Everything a member has received from the pool (claimed or not).
+    function _received(bytes32 id, address member) internal view returns (uint256) {
+        return _pool(id).getTotalAmountReceivedByMember(member);
+    }
+}
