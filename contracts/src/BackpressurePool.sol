@@ -2,6 +2,8 @@
 pragma solidity ^0.8.26;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
 import {ISuperfluidPool} from
     "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
@@ -25,6 +27,7 @@ import {CapacityMath} from "./libraries/CapacityMath.sol";
 contract BackpressurePool is IBackpressureHooks {
     using SuperTokenV1Library for ISuperToken;
     using SafeCast for uint256;
+    using SafeERC20 for IERC20;
 
     event PoolCreated(bytes32 indexed taskTypeId, address pool, ISuperToken token);
     event SinkUnitsUpdated(bytes32 indexed taskTypeId, address indexed sink, uint256 units);
@@ -222,7 +225,7 @@ contract BackpressurePool is IBackpressureHooks {
     function _sweepRemainder(bytes32 taskTypeId, ISuperToken token) internal {
         uint256 amount = token.balanceOf(address(this));
         if (amount == 0) return;
-        token.transfer(address(buffer), amount);
+        IERC20(address(token)).safeTransfer(address(buffer), amount);
         buffer.creditRemainder(taskTypeId, amount);
         emit RemainderSwept(taskTypeId, amount);
     }
