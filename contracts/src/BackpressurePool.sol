@@ -88,7 +88,7 @@ contract BackpressurePool is IBackpressureHooks {
     }
 
     /// @notice Re-weights one sink after its capacity changed; `force` bypasses the deadband
-    /// (deregistration, slashing: the sink must lose its units at once).
+    /// (deregistration, slashing: the sink must lose its units at once; full rebalance).
     function onCapacityChanged(bytes32 taskTypeId, address sink, uint256 smoothed, bool force) external onlyRegistry {
         PoolInfo storage info = _pools[taskTypeId];
         _syncSink(taskTypeId, info.pool, sink, smoothed, force);
@@ -98,14 +98,16 @@ contract BackpressurePool is IBackpressureHooks {
     // ---------------------------------------------------------------- permissionless upkeep
 
     /// @inheritdoc IBackpressurePool
-    /// @dev Full catch-up: every sink outside the deadband, the overflow share, the remainder sweep.
-    /// O(sinks) reads, one GDA call per stale sink. Deregistered and slashed sinks never wait
-    /// for this: they were re-weighted in their own transaction.
+    /// @dev Full catch-up: every sink whose units differ from its capacity at all (drift the
+    /// deadband let through on single updates), the overflow share, the remainder sweep.
+    /// O(sinks) reads, one GDA call per stale sink. The deadband decides when a rebalance is
+    /// worth paying for (`needsRebalance`); once paid for, it leaves nothing stale. Deregistered
+    /// and slashed sinks never wait for this: they were re-weighted in their own transaction.
     function rebalance(bytes32 taskTypeId) external {
         PoolInfo storage info = _known(taskTypeId);
         address[] memory sinks = registry.sinksOf(taskTypeId);
         for (uint256 i; i < sinks.length; ++i) {
-            _syncSink(taskTypeId, info.pool, sinks[i], registry.getSmoothedCapacity(taskTypeId, sinks[i]), false);
+            _syncSink(taskTypeId, info.pool, sinks[i], registry.getSmoothedCapacity(taskTypeId, sinks[i]), true);
         }
         _syncOverflow(taskTypeId, info);
         _sweepRemainder(taskTypeId, info.token);
