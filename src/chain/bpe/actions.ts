@@ -1,0 +1,199 @@
+// One typed function per BPE user action (sinks, sources, keepers), each sending its
+// transactions from the given account and returning only once they are mined and succeeded.
+// The demo, the gas benchmark and the SDK build on these.
+import { encodeAbiParameters, keccak256, parseEventLogs, toHex, type Account, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem';
+import { webcrypto } from 'node:crypto';
+import type { AnvilClients, ChainClients } from '../clients.ts';
+import { confirm } from '../deploy.ts';
+import { gdaForwarderAbi, superTokenAbi, superfluidPoolAbi, testTokenAbi } from '../abis.ts';
+import type { SuperfluidFramework } from '../superfluid.ts';
+import { BackpressurePool, CapacityRegistry, EscrowBuffer, StakeManager } from './artifacts.generated.ts';
+import type { BpeDeployment } from './deploy.ts';
+
+/** Where BPE and Superfluid live on one chain. */
+export interface BpeContext {
+  clients: ChainClients;
+  framework: Pick<SuperfluidFramework, 'gdaV1Forwarder'>;
+  bpe: BpeDeployment;
+}
+
+async function send(ctx: BpeContext, what: string, hash: Promise<Hash>): Promise<TransactionReceipt> {
+  return confirm(ctx.clients, await hash, what);
+}
+
+// ---------------------------------------------------------------- sinks
+
+/** Approves and stakes `amount` of the stake token. Returns the receipt of `stake`. */
+export async function stake(ctx: BpeContext, account: Account, amount: bigint): Promise<TransactionReceipt> {
+  const { walletClient, publicClient } = ctx.clients;
+  const stakeToken = await publicClient.readContract({
+    address: ctx.bpe.stakeManager,
+    abi: StakeManager.abi,
+    functionName: 'stakeToken',
+  });
+  await send(ctx, 'approving stake', walletClient.writeContract({
+    account, address: stakeToken, abi: testTokenAbi, functionName: 'approve', args: [ctx.bpe.stakeManager, amount],
+  }));
+  return send(ctx, 'staking', walletClient.writeContract({
+    account, address: ctx.bpe.stakeManager, abi: StakeManager.abi, functionName: 'stake', args: [amount],
+  }));
+}
+
+export async function registerSink(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
+  return send(ctx, 'registering sink', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'registerSink', args: [taskTypeId],
+  }));
+}
+
+export async function deregisterSink(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
+  return send(ctx, 'deregistering sink', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'deregisterSink', args: [taskTypeId],
+  }));
+}
+
+/** Connects `account` to a GDA pool so that its share streams straight into its balance. */
+export async function connectPool(ctx: BpeContext, account: Account, pool: Address): Promise<TransactionReceipt> {
+  return send(ctx, 'connecting to pool', ctx.clients.walletClient.writeContract({
+    account, address: ctx.framework.gdaV1Forwarder, abi: gdaForwarderAbi, functionName: 'connectPool', args: [pool, '0x'],
+  }));
+}
+
+/** A commitment to `capacity` with a fresh random nonce; keep the nonce to reveal. */
+export function makeCommitment(sink: Address, taskTypeId: Hex, capacity: bigint): { hash: Hex; nonce: Hex } {
+  const nonce = toHex(webcrypto.getRandomValues(new Uint8Array(32)));
+  // Same encoding as CapacityRegistry.commitmentHash: abi.encode(sink, taskTypeId, capacity, nonce).
+  const encoded = encodeAbiParameters(
+    [{ type: 'address' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'bytes32' }],
+    [sink, taskTypeId, capacity, nonce],
+  );
+  return { hash: keccak256(encoded), nonce };
+}
+
+export async function commitCapacity(ctx: BpeContext, account: Account, taskTypeId: Hex, hash: Hex): Promise<TransactionReceipt> {
+  return send(ctx, 'committing capacity', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'commitCapacity', args: [taskTypeId, hash],
+  }));
+}
+
+export async function revealCapacity(
+  ctx: BpeContext, account: Account, taskTypeId: Hex, capacity: bigint, nonce: Hex,
+): Promise<TransactionReceipt> {
+  return send(ctx, 'revealing capacity', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'revealCapacity', args: [taskTypeId, capacity, nonce],
+  }));
+}
+
+/** Commit, wait for the next block, reveal. Returns both receipts. */
+export async function declareCapacity(
+  ctx: BpeContext, account: Account, taskTypeId: Hex, capacity: bigint,
+): Promise<{ commit: TransactionReceipt; reveal: TransactionReceipt }> {
+  const { hash, nonce } = makeCommitment(account.address, taskTypeId, capacity);
+  const commit = await commitCapacity(ctx, account, taskTypeId, hash);
+  // Reveal needs a later block; on an automining chain the reveal itself is that block.
+  const reveal = await revealCapacity(ctx, account, taskTypeId, capacity, nonce);
+  return { commit, reveal };
+}
+
+// ---------------------------------------------------------------- task types and sources
+
+export interface TaskTypeSpec {
+  name: string;
+  token: Address;
+  /** Token wei per task. */
+  pricePerTask: bigint;
+  /** Token wei the buffer may hold. */
+  bufferMax: bigint;
+}
+
+/** Creates a task type and its GDA pool; returns its id and pool address with the receipt. */
+export async function registerTaskType(
+  ctx: BpeContext, account: Account, spec: TaskTypeSpec,
+): Promise<{ taskTypeId: Hex; pool: Address; receipt: TransactionReceipt }> {
+  const receipt = await send(ctx, `registering task type "${spec.name}"`, ctx.clients.walletClient.writeContract({
+    account,
+    address: ctx.bpe.capacityRegistry,
+    abi: CapacityRegistry.abi,
+    functionName: 'registerTaskType',
+    args: [spec.name, spec.token, spec.pricePerTask, spec.bufferMax],
+  }));
+  const [event] = parseEventLogs({ abi: CapacityRegistry.abi, eventName: 'TaskTypeRegistered', logs: receipt.logs });
+  if (!event) throw new Error(`registering task type "${spec.name}": no TaskTypeRegistered event`);
+  return { taskTypeId: event.args.taskTypeId, pool: event.args.pool, receipt };
+}
+
+/** Starts, changes (or with 0, stops) `account`'s stream into a pool, in token wei per second. */
+export async function setStream(
+  ctx: BpeContext, account: Account, token: Address, pool: Address, flowRate: bigint,
+): Promise<TransactionReceipt> {
+  return send(ctx, `streaming ${flowRate} wei/s`, ctx.clients.walletClient.writeContract({
+    account,
+    address: ctx.framework.gdaV1Forwarder,
+    abi: gdaForwarderAbi,
+    functionName: 'distributeFlow',
+    args: [token, account.address, pool, flowRate, '0x'],
+  }));
+}
+
+/** Deposits a lump sum into the task type's escrow buffer (approve + deposit). */
+export async function depositToBuffer(
+  ctx: BpeContext, account: Account, token: Address, taskTypeId: Hex, amount: bigint,
+): Promise<TransactionReceipt> {
+  const { walletClient } = ctx.clients;
+  await send(ctx, 'approving deposit', walletClient.writeContract({
+    account, address: token, abi: superTokenAbi, functionName: 'approve', args: [ctx.bpe.escrowBuffer, amount],
+  }));
+  return send(ctx, 'depositing into buffer', walletClient.writeContract({
+    account, address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'deposit', args: [taskTypeId, amount],
+  }));
+}
+
+// ---------------------------------------------------------------- keepers (anyone)
+
+export async function rebalance(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
+  return send(ctx, 'rebalancing', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'rebalance', args: [taskTypeId],
+  }));
+}
+
+export async function updateOverflow(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
+  return send(ctx, 'updating overflow', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'updateOverflow', args: [taskTypeId],
+  }));
+}
+
+export async function drain(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
+  return send(ctx, 'draining buffer', ctx.clients.walletClient.writeContract({
+    account, address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'drain', args: [taskTypeId],
+  }));
+}
+
+// ---------------------------------------------------------------- reads
+
+export async function smoothedCapacity(ctx: BpeContext, taskTypeId: Hex, sink: Address): Promise<bigint> {
+  return ctx.clients.publicClient.readContract({
+    address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'getSmoothedCapacity', args: [taskTypeId, sink],
+  });
+}
+
+export async function bufferLevel(ctx: BpeContext, taskTypeId: Hex): Promise<bigint> {
+  return ctx.clients.publicClient.readContract({
+    address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'bufferLevel', args: [taskTypeId],
+  });
+}
+
+/** Everything `member` has received from `pool` (claimed or not), in token wei. */
+export async function receivedFromPool(ctx: BpeContext, pool: Address, member: Address): Promise<bigint> {
+  return ctx.clients.publicClient.readContract({
+    address: pool, abi: superfluidPoolAbi, functionName: 'getTotalAmountReceivedByMember', args: [member],
+  });
+}
+
+export async function poolUnits(ctx: BpeContext, pool: Address, member: Address): Promise<bigint> {
+  return ctx.clients.publicClient.readContract({ address: pool, abi: superfluidPoolAbi, functionName: 'getUnits', args: [member] });
+}
+
+/** Moves a local chain's clock forward and mines a block at the new time. */
+export async function advanceTime(clients: AnvilClients, seconds: number): Promise<void> {
+  await clients.testClient.increaseTime({ seconds });
+  await clients.testClient.mine({ blocks: 1 });
+}

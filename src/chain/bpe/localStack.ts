@@ -1,0 +1,66 @@
+// A whole local BPE world in one call: anvil, the real Superfluid framework, a test Super Token
+// (its underlying ERC-20 doubles as the stake token) and the BPE contracts. Used by `bpe demo`,
+// the gas benchmark and the end-to-end tests.
+import type { Account, Address } from 'viem';
+import { startAnvil, type AnvilInstance, type AnvilOptions } from '../anvil.ts';
+import { anvilAccount, anvilClients, type AnvilClients } from '../clients.ts';
+import { deploySuperfluid, deployTestSuperToken, type SuperfluidFramework } from '../superfluid.ts';
+import { deployBpe, type BpeParams } from './deploy.ts';
+import { confirm } from '../deploy.ts';
+import { testTokenAbi } from '../abis.ts';
+import type { BpeContext } from './actions.ts';
+
+export interface LocalStack extends BpeContext {
+  anvil: AnvilInstance;
+  clients: AnvilClients;
+  framework: SuperfluidFramework;
+  /** Payment Super Token and its underlying (also the stake token; anyone may mint it). */
+  token: Address;
+  underlying: Address;
+  /** Deployer, also the slasher and slash recipient until a CompletionTracker exists. */
+  deployer: Account;
+  /** Mints stake tokens (the test ERC-20) to `to`. */
+  mintStakeTokens(to: Address, amount: bigint): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  anvil?: AnvilOptions;
+  params?: Partial<BpeParams>;
+  /** Accounts (anvil mnemonic indices) funded with `superTokenAmount` Super Tokens each. */
+  fundedAccounts?: number[];
+  superTokenAmount?: bigint;
+}
+
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const anvil = await startAnvil(opts.anvil);
+  try {
+    const deployer = anvilAccount(0);
+    const clients = anvilClients(anvil.rpcUrl, deployer);
+    const framework = await deploySuperfluid(clients);
+    const { underlying, superToken } = await deployTestSuperToken(clients, framework, {
+      name: 'Test Dollar',
+      symbol: 'TUSD',
+      mintTo: (opts.fundedAccounts ?? []).map((i) => anvilAccount(i).address),
+      amount: opts.superTokenAmount ?? 10n ** 24n,
+    });
+    const bpe = await deployBpe(clients, {
+      stakeToken: underlying,
+      slasher: deployer.address,
+      slashRecipient: deployer.address,
+      params: opts.params,
+    });
+    const mintStakeTokens = async (to: Address, amount: bigint) => {
+      const hash = await clients.walletClient.writeContract({
+        address: underlying, abi: testTokenAbi, functionName: 'mint', args: [to, amount],
+      });
+      await confirm(clients, hash, 'minting stake tokens');
+    };
+    return {
+      anvil, clients, framework, bpe, token: superToken, underlying, deployer, mintStakeTokens, stop: () => anvil.stop(),
+    };
+  } catch (err) {
+    await anvil.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,168 @@
+// `bpe demo`: the README's main command. Starts a local chain with the real Superfluid protocol
+// and BPE, then plays one scripted story and prints what every party received:
+// three sinks of capacity 10:20:30 share a source's stream 1:2:3; one sink gets busy and loses
+// share; demand doubles past capacity and the excess lands in the escrow buffer; demand falls
+// and the buffer drains into the capacity that freed up.
+import { formatUnits, type Account, type Address, type Hex } from 'viem';
+import { anvilAccount } from '../../chain/clients.ts';
+import { superTokenAbi } from '../../chain/abis.ts';
+import { startLocalStack, type LocalStack } from '../../chain/bpe/localStack.ts';
+import * as bpe from '../../chain/bpe/actions.ts';
+import { CliError } from '../errors.ts';
+
+const PRICE = 10n ** 15n; // 0.001 TUSD per task
+const BUFFER_MAX = 10n ** 21n; // 1,000 TUSD
+const TST = (wei: bigint) => `${Number(formatUnits(wei, 18)).toFixed(4)} TUSD`;
+
+interface Sink { name: string; account: Account; stake: bigint; capacity: bigint }
+
+export async function run(args: string[]): Promise<void> {
+  if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}" (demo takes none)`);
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  log('starting anvil and deploying Superfluid + BPE ...');
+  const stack = await startLocalStack({ fundedAccounts: [4] });
+  try {
+    await story(stack, log);
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function story(stack: LocalStack, log: (line: string) => void): Promise<void> {
+  const { bpe: d } = stack;
+  const epoch = d.params.epochSeconds;
+  const rateOf = (capacity: bigint) => (capacity * PRICE) / epoch; // wei/s that `capacity` absorbs
+  log(`  Superfluid host ${stack.framework.host}, token ${stack.token}`);
+  log(`  StakeManager ${d.stakeManager}  CapacityRegistry ${d.capacityRegistry}`);
+  log(`  BackpressurePool ${d.backpressurePool}  EscrowBuffer ${d.escrowBuffer}  Pipeline ${d.pipeline}`);
+
+  // A task type: 0.001 TUSD per task, 300 s epochs, a 1,000 TUSD buffer.
+  const creator = stack.deployer;
+  await stack.mintStakeTokens(creator.address, d.params.minSinkStake);
+  await bpe.stake(stack, creator, d.params.minSinkStake);
+  const { taskTypeId, pool } = await bpe.registerTaskType(stack, creator, {
+    name: 'summarize', token: stack.token, pricePerTask: PRICE, bufferMax: BUFFER_MAX,
+  });
+  log(`\n1. task type "summarize" ${taskTypeId.slice(0, 10)}…, GDA pool ${pool}`);
+
+  const sinks: Sink[] = [
+    { name: 'sink A', account: anvilAccount(1), stake: 400n * 10n ** 18n, capacity: 10n },
+    { name: 'sink B', account: anvilAccount(2), stake: 900n * 10n ** 18n, capacity: 20n },
+    { name: 'sink C', account: anvilAccount(3), stake: 1600n * 10n ** 18n, capacity: 30n },
+  ];
+  for (const s of sinks) {
+    await stack.mintStakeTokens(s.account.address, s.stake);
+    await bpe.stake(stack, s.account, s.stake);
+    await bpe.registerSink(stack, s.account, taskTypeId);
+    await bpe.connectPool(stack, s.account, pool);
+  }
+  await settle(stack, taskTypeId, sinks.map((s) => [s.account, s.capacity]));
+  log(`2. three sinks staked 400/900/1600 (caps 20/30/40) and declared 10/20/30 tasks per epoch;`);
+  log(`   commit-reveal + EWMA settled: ${await capacities(stack, taskTypeId, sinks)}`);
+
+  const source = anvilAccount(4);
+  const balanceOf = (who: Address) => stack.clients.publicClient.readContract({
+    address: stack.token, abi: superTokenAbi, functionName: 'balanceOf', args: [who],
+  });
+  const sourceStart = await balanceOf(source.address);
+  const parties: [string, Address][] = [...sinks.map((s) => [s.name, s.account.address] as [string, Address]), ['buffer', d.escrowBuffer]];
+  const absorbable = rateOf(60n);
+  let mark = await snapshot(stack, pool, parties);
+
+  await bpe.setStream(stack, source, stack.token, pool, absorbable / 2n);
+  await bpe.updateOverflow(stack, source, taskTypeId);
+  await bpe.advanceTime(stack.clients, 3600);
+  log(`\n3. source streams ${TST(absorbable / 2n)}/s (half of capacity) for 1 hour:`);
+  mark = await report(stack, pool, parties, mark, log);
+
+  // Sink C gets busy: it declares 6 instead of 30; the EWMA walks there step by step.
+  for (let i = 0; i < 6; i++) {
+    await bpe.declareCapacity(stack, sinks[2]!.account, taskTypeId, 6n);
+    await bpe.advanceTime(stack.clients, Number(d.params.minUpdateInterval));
+  }
+  mark = await snapshot(stack, pool, parties);
+  await bpe.advanceTime(stack.clients, 3600);
+  log(`\n4. sink C gets busy and declares 6 (six reveals, one per minute): ${await capacities(stack, taskTypeId, sinks)}`);
+  log('   next hour:');
+  mark = await report(stack, pool, parties, mark, log);
+
+  const capacityNow = await totalCapacity(stack, taskTypeId);
+  const absorbableNow = rateOf(capacityNow);
+  await bpe.setStream(stack, source, stack.token, pool, absorbableNow * 2n);
+  await bpe.updateOverflow(stack, source, taskTypeId);
+  await bpe.advanceTime(stack.clients, 1800);
+  log(`\n5. demand doubles past capacity (${TST(absorbableNow * 2n)}/s vs ${TST(absorbableNow)}/s absorbable) for 30 minutes:`);
+  mark = await report(stack, pool, parties, mark, log);
+  log(`   buffer level ${TST(await bpe.bufferLevel(stack, taskTypeId))}`);
+
+  await bpe.setStream(stack, source, stack.token, pool, absorbableNow / 4n);
+  await bpe.updateOverflow(stack, source, taskTypeId);
+  await bpe.advanceTime(stack.clients, Number(d.params.drainWindow));
+  const before = await bpe.bufferLevel(stack, taskTypeId);
+  await bpe.drain(stack, source, taskTypeId);
+  const after = await bpe.bufferLevel(stack, taskTypeId);
+  log(`\n6. demand falls to a quarter; after 5 minutes anyone calls drain(): the buffer pays`);
+  log(`   ${TST(before - after)} into the spare capacity (level ${TST(before)} -> ${TST(after)});`);
+  log('   the sinks received, stream and drain together:');
+  mark = await report(stack, pool, parties, mark, log);
+
+  await bpe.setStream(stack, source, stack.token, pool, 0n);
+  const totals = await snapshot(stack, pool, parties);
+  const remainder = await balanceOf(d.backpressurePool);
+  const paid = sourceStart - (await balanceOf(source.address));
+  const level = await bpe.bufferLevel(stack, taskTypeId);
+  const sinkTotal = totals.slice(0, 3).reduce((a, b) => a + b, 0n);
+  log('\n7. totals over the whole story:');
+  for (const [i, [name]] of parties.slice(0, 3).entries()) log(`   ${name.padEnd(8)} received ${TST(totals[i]!)}`);
+  log(`   buffer   holds    ${TST(level)} (after paying out ${TST(before - after)})`);
+  log(`   GDA rounding remainder awaiting sweep: ${remainder} wei`);
+  const accounted = sinkTotal + level + remainder;
+  log(`   source paid ${paid} wei; sinks + buffer + remainder = ${accounted} wei`);
+  if (paid !== accounted) throw new Error(`money not conserved: paid ${paid} wei, accounted ${accounted} wei`);
+  log('   every wei the source paid is accounted for.');
+}
+
+/** Declares every sink's capacity each minute until the EWMA has reached all of them. */
+async function settle(stack: LocalStack, taskTypeId: Hex, targets: [Account, bigint][]): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    let pending = 0;
+    for (const [account, capacity] of targets) {
+      if ((await bpe.smoothedCapacity(stack, taskTypeId, account.address)) === capacity) continue;
+      pending++;
+      await bpe.declareCapacity(stack, account, taskTypeId, capacity);
+    }
+    if (pending === 0) return;
+    await bpe.advanceTime(stack.clients, Number(stack.bpe.params.minUpdateInterval));
+  }
+  throw new Error('capacities did not settle within 100 rounds');
+}
+
+async function capacities(stack: LocalStack, taskTypeId: Hex, sinks: Sink[]): Promise<string> {
+  const values = await Promise.all(sinks.map((s) => bpe.smoothedCapacity(stack, taskTypeId, s.account.address)));
+  return sinks.map((s, i) => `${s.name} ${values[i]}`).join(', ');
+}
+
+async function totalCapacity(stack: LocalStack, taskTypeId: Hex): Promise<bigint> {
+  const { CapacityRegistry } = await import('../../chain/bpe/artifacts.generated.ts');
+  return stack.clients.publicClient.readContract({
+    address: stack.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'totalCapacity', args: [taskTypeId],
+  });
+}
+
+async function snapshot(stack: LocalStack, pool: Address, parties: [string, Address][]): Promise<bigint[]> {
+  return Promise.all(parties.map(([, address]) => bpe.receivedFromPool(stack, pool, address)));
+}
+
+/** Prints what each party received from the pool since `mark`, with shares; returns the new mark. */
+async function report(
+  stack: LocalStack, pool: Address, parties: [string, Address][], mark: bigint[], log: (line: string) => void,
+): Promise<bigint[]> {
+  const now = await snapshot(stack, pool, parties);
+  const deltas = now.map((v, i) => v - mark[i]!);
+  const sum = deltas.reduce((a, b) => a + b, 0n);
+  for (const [i, [name]] of parties.entries()) {
+    const share = sum === 0n ? 0 : Number((deltas[i]! * 10_000n) / sum) / 100;
+    log(`   ${name.padEnd(8)} ${TST(deltas[i]!).padStart(16)}  ${share.toFixed(2).padStart(6)} %`);
+  }
+  return now;
+}
