@@ -52,6 +52,19 @@ abstract contract BPETest is Test {
     EscrowBuffer internal buffer;
     Pipeline internal pipeline;
 
+    /// @notice Every deployed contract, so handler contracts (which are BPETests too) can drive
+    /// the very deployment of the test that created them instead of a copy.
+    struct Deployment {
+        TestToken underlying;
+        ISuperToken token;
+        TestToken stakeToken;
+        StakeManager stakeManager;
+        CapacityRegistry registry;
+        BackpressurePool bpPool;
+        EscrowBuffer buffer;
+        Pipeline pipeline;
+    }
+
     address internal slasher = makeAddr("slasher");
     address internal treasury = makeAddr("treasury");
     address internal creator = makeAddr("creator");
@@ -102,6 +115,22 @@ abstract contract BPETest is Test {
         assertEq(address(pipeline), pipelineAddr, "pipeline address");
     }
 
+    function deployment() external view returns (Deployment memory) {
+        return Deployment(underlying, token, stakeToken, stakeManager, registry, bpPool, buffer, pipeline);
+    }
+
+    /// @notice Points this instance (an invariant handler) at another fixture's deployment.
+    function _adopt(Deployment memory d) internal {
+        underlying = d.underlying;
+        token = d.token;
+        stakeToken = d.stakeToken;
+        stakeManager = d.stakeManager;
+        registry = d.registry;
+        bpPool = d.bpPool;
+        buffer = d.buffer;
+        pipeline = d.pipeline;
+    }
+
     // ---------------------------------------------------------------- actors
 
     function _stake(address who, uint256 amount) internal {
@@ -119,13 +148,36 @@ abstract contract BPETest is Test {
         id = registry.registerTaskType(name, token, PRICE, maxBuffer);
     }
 
+    /// @notice A task type created by `who` (who must hold the minimum stake) with a given price.
+    function _taskTypeBy(address who, string memory name, uint256 price, uint256 maxBuffer)
+        internal
+        returns (bytes32 id)
+    {
+        vm.prank(who);
+        id = registry.registerTaskType(name, token, price, maxBuffer);
+    }
+
     /// @notice A sink with `stakeAmount` staked, registered in `id` and connected to its pool.
     function _sink(string memory name, bytes32 id, uint256 stakeAmount) internal returns (address sink) {
+        sink = _sinkUnconnected(name, id, stakeAmount);
+        _connect(sink, id);
+    }
+
+    /// @notice A registered sink that never connects: its pool money waits in the pool as claimable.
+    function _sinkUnconnected(string memory name, bytes32 id, uint256 stakeAmount) internal returns (address sink) {
         sink = makeAddr(name);
         _stake(sink, stakeAmount);
+        _register(sink, id);
+    }
+
+    function _register(address sink, bytes32 id) internal {
         vm.prank(sink);
         registry.registerSink(id);
-        _connect(sink, id);
+    }
+
+    function _deregister(address sink, bytes32 id) internal {
+        vm.prank(sink);
+        registry.deregisterSink(id);
     }
 
     function _connect(address who, bytes32 id) internal {
@@ -136,13 +188,18 @@ abstract contract BPETest is Test {
 
     /// @notice Commit, wait one block, reveal: the honest path of a capacity declaration.
     function _declare(address sink, bytes32 id, uint256 capacity) internal {
-        bytes32 nonce = keccak256(abi.encode(sink, capacity, block.number));
-        bytes32 commitHash = registry.commitmentHash(sink, id, capacity, nonce);
-        vm.prank(sink);
-        registry.commitCapacity(id, commitHash);
+        bytes32 nonce = _commit(sink, id, capacity);
         vm.roll(block.number + 1);
         vm.prank(sink);
         registry.revealCapacity(id, capacity, nonce);
+    }
+
+    /// @notice Commits `capacity` for `sink` with a fresh nonce; returns the nonce to reveal with.
+    function _commit(address sink, bytes32 id, uint256 capacity) internal returns (bytes32 nonce) {
+        nonce = keccak256(abi.encode(sink, id, capacity, block.number, block.timestamp));
+        bytes32 commitHash = registry.commitmentHash(sink, id, capacity, nonce);
+        vm.prank(sink);
+        registry.commitCapacity(id, commitHash);
     }
 
     /// @notice Declares `capacity` repeatedly (respecting the rate limit) until the EWMA reaches it.
@@ -182,5 +239,41 @@ abstract contract BPETest is Test {
     /// @notice Everything a member has received from the pool (claimed or not).
     function _received(bytes32 id, address member) internal view returns (uint256) {
         return _pool(id).getTotalAmountReceivedByMember(member);
+    }
+
+    /// @notice What a member could claim from the pool now (its money still held by the pool).
+    function _claimable(bytes32 id, address member) internal view returns (uint256) {
+        (int256 amount,) = _pool(id).getClaimableNow(member);
+        return amount > 0 ? uint256(amount) : 0;
+    }
+
+    function _units(bytes32 id, address member) internal view returns (uint256) {
+        return _pool(id).getUnits(member);
+    }
+
+    /// @notice The rate (wei/s) the pool pays `member` now.
+    function _memberRate(bytes32 id, address member) internal view returns (uint256) {
+        int96 rate = _pool(id).getMemberFlowRate(member);
+        return rate > 0 ? uint256(int256(rate)) : 0;
+    }
+
+    /// @notice The rate (wei/s) the pool pays all registered sinks of `id` together.
+    function _sinksRate(bytes32 id) internal view returns (uint256 total) {
+        address[] memory sinks = registry.sinksOf(id);
+        for (uint256 i; i < sinks.length; ++i) {
+            total += _memberRate(id, sinks[i]);
+        }
+    }
+
+    /// @notice An account's whole Super Token holding now: available balance plus the deposit
+    /// Superfluid locks for its outgoing streams (negative only for an insolvent account).
+    function _holding(address who) internal view returns (int256) {
+        (int256 available, uint256 deposit,,) = token.realtimeBalanceOfNow(who);
+        return available + int256(deposit);
+    }
+
+    /// @notice Declares a stream's rate for `capacity` tasks per epoch (a convenience for int96).
+    function _rate(uint256 capacity) internal pure returns (int96) {
+        return int96(int256(_rateOf(capacity)));
     }
 }

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.26;
+
+import {Test} from "forge-std/Test.sol";
+import {CapacityMath} from "../src/libraries/CapacityMath.sol";
+
+/// @notice The mechanism's integer math: exact examples, then properties over fuzzed inputs.
+/// Pure library, so no fixture: these run in microseconds and can afford many runs.
+contract CapacityMathTest is Test {
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant ALPHA = 3000;
+    uint256 internal constant UNIT = 1e18;
+    uint256 internal constant MIN = 100e18;
+
+    // ---------------------------------------------------------------- capacityCap
+
+    function test_capacityCap_examples() public pure {
+        assertEq(CapacityMath.capacityCap(100e18, MIN, UNIT), 10, "100 tokens -> 10");
+        assertEq(CapacityMath.capacityCap(400e18, MIN, UNIT), 20, "400 tokens -> 20");
+        assertEq(CapacityMath.capacityCap(1600e18, MIN, UNIT), 40);
+        assertEq(CapacityMath.capacityCap(399e18, MIN, UNIT), 19, "floor of sqrt");
+        assertEq(CapacityMath.capacityCap(100e18 - 1, MIN, UNIT), 0, "below the minimum");
+        assertEq(CapacityMath.capacityCap(0, MIN, UNIT), 0);
+        assertEq(CapacityMath.capacityCap(120e18 + 5e17, MIN, UNIT), 10, "fractional units floor away");
+    }
+
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_capacityCap_isFloorSqrtAboveMinZeroBelow(uint256 stakeAmount) public pure {
+        stakeAmount = bound(stakeAmount, 0, 1e40);
+        uint256 cap = CapacityMath.capacityCap(stakeAmount, MIN, UNIT);
+        if (stakeAmount < MIN) {
+            assertEq(cap, 0);
+        } else {
+            uint256 units = stakeAmount / UNIT;
+            assertLe(cap * cap, units, "cap^2 <= stake/unit");
+            assertGt((cap + 1) * (cap + 1), units, "(cap+1)^2 > stake/unit");
+        }
+    }
+
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_capacityCap_monotoneInStake(uint256 a, uint256 b) public pure {
+        a = bound(a, 0, 1e40);
+        b = bound(b, a, 1e40);
+        assertLe(CapacityMath.capacityCap(a, MIN, UNIT), CapacityMath.capacityCap(b, MIN, UNIT));
+    }
+
+    /// @notice Splitting a stake over n identities gains at most sqrt(n) times the capacity.
+    function testFuzz_capacityCap_splittingGainsAtMostSqrtN(uint256 total, uint8 n) public pure {
+        total = bound(total, MIN, 1e30);
+        n = uint8(bound(n, 1, 50));
+        uint256 whole = CapacityMath.capacityCap(total, MIN, UNIT);
+        uint256 part = CapacityMath.capacityCap(total / n, MIN, UNIT);
+        uint256 split = part * n;
+        // split^2 = n^2 * part^2 <= n^2 * total/(n*UNIT) = n * total/UNIT < n * (whole+1)^2
+        assertLe(split * split, uint256(n) * (whole + 1) * (whole + 1), "sqrt(n) bound");
+        if (total / n < MIN) assertEq(part, 0, "identities below the minimum are worthless");
+    }
+
+    // ---------------------------------------------------------------- ewma
+
+    function test_ewma_examples() public pure {
+        assertEq(CapacityMath.ewma(0, 10, ALPHA), 3, "0.3*10");
+        assertEq(CapacityMath.ewma(0, 1, ALPHA), 1, "rises by at least one");
+        assertEq(CapacityMath.ewma(10, 0, ALPHA), 7, "0.7*10");
+        assertEq(CapacityMath.ewma(1, 0, ALPHA), 0, "falls by at least one");
+        assertEq(CapacityMath.ewma(100, 101, ALPHA), 101, "ceil when rising");
+        assertEq(CapacityMath.ewma(101, 100, ALPHA), 100, "floor when falling");
+        assertEq(CapacityMath.ewma(42, 42, ALPHA), 42);
+        assertEq(CapacityMath.ewma(5, 50, BPS), 50, "alpha = 1 jumps");
+    }
+
+    /// @notice The distance to the target shrinks to exactly floor(d * (1 - alpha)), both ways:
+    /// it never overshoots, and it moves by at least one whenever prev != target.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_ewma_exactContraction(uint256 prev, uint256 target, uint256 alpha) public pure {
+        prev = bound(prev, 0, type(uint128).max);
+        target = bound(target, 0, type(uint128).max);
+        alpha = bound(alpha, 1, BPS);
+        uint256 next = CapacityMath.ewma(prev, target, alpha);
+        uint256 d = prev > target ? prev - target : target - prev;
+        if (prev <= target) {
+            assertGe(next, prev, "rising: no step back");
+            assertLe(next, target, "rising: no overshoot");
+        } else {
+            assertLe(next, prev, "falling: no step back");
+            assertGe(next, target, "falling: no overshoot");
+        }
+        uint256 dNext = next > target ? next - target : target - next;
+        assertEq(dNext, d * (BPS - alpha) / BPS, "distance contracts by exactly (1 - alpha), floored");
+        if (d != 0) assertLt(dNext, d, "moves at least one towards the target");
+    }
+
+    /// @notice From any start, alpha = 0.3 reaches the target within 2 * bitlength(distance) steps
+    /// (two steps multiply the distance by 0.49 < 1/2), so rounding can never stall the EWMA.
+    /// forge-config: default.fuzz.runs = 500
+    function testFuzz_ewma_convergesInBoundedSteps(uint64 prev, uint64 target) public pure {
+        uint256 d = prev > target ? uint256(prev) - target : uint256(target) - prev;
+        uint256 bits;
+        for (uint256 x = d; x != 0; x >>= 1) ++bits;
+        uint256 c = prev;
+        uint256 steps;
+        while (c != target) {
+            c = CapacityMath.ewma(c, target, ALPHA);
+            ++steps;
+            assertLe(steps, 2 * bits, "bounded number of steps");
+        }
+        assertEq(c, target);
+    }
+
+    // ---------------------------------------------------------------- outsideDeadband
+
+    function test_outsideDeadband_examples() public pure {
+        assertFalse(CapacityMath.outsideDeadband(1000, 1050, 500), "exactly 5% is inside");
+        assertTrue(CapacityMath.outsideDeadband(1000, 1051, 500), "just above 5%");
+        assertFalse(CapacityMath.outsideDeadband(1000, 950, 500));
+        assertTrue(CapacityMath.outsideDeadband(1000, 949, 500));
+        assertTrue(CapacityMath.outsideDeadband(0, 1, 500), "from zero always passes");
+        assertTrue(CapacityMath.outsideDeadband(1, 0, 500), "to zero always passes");
+        assertFalse(CapacityMath.outsideDeadband(0, 0, 500));
+    }
+
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_outsideDeadband_properties(uint256 current, uint256 d, uint256 th, uint256 k) public pure {
+        current = bound(current, 1, 1e36);
+        d = bound(d, 0, current - 1 == 0 ? 0 : current - 1);
+        th = bound(th, 0, BPS - 1);
+        k = bound(k, 1, 1e6);
+        bool up = CapacityMath.outsideDeadband(current, current + d, th);
+        bool down = CapacityMath.outsideDeadband(current, current - d, th);
+        // Symmetric around the current value (the band is relative to `current`).
+        assertEq(up, down, "symmetric around current");
+        // Exactly the definition: |diff| * BPS > th * current.
+        assertEq(up, d * BPS > th * current, "definition");
+        // Scale-free: multiplying both sides by k changes nothing.
+        assertEq(CapacityMath.outsideDeadband(current * k, (current + d) * k, th), up, "scale invariant");
+        // Equal values are never outside; a zero threshold catches every difference.
+        assertFalse(CapacityMath.outsideDeadband(current, current, th));
+        assertEq(CapacityMath.outsideDeadband(current, current + d, 0), d != 0, "zero threshold");
+        // Zero on exactly one side always passes.
+        assertTrue(CapacityMath.outsideDeadband(0, current, th));
+        assertTrue(CapacityMath.outsideDeadband(current, 0, th));
+    }
+
+    /// @notice Farther from `current` (same side) never re-enters the band.
+    function testFuzz_outsideDeadband_monotoneInDistance(uint256 current, uint256 d1, uint256 d2) public pure {
+        current = bound(current, 1, 1e36);
+        d1 = bound(d1, 0, 1e36);
+        d2 = bound(d2, d1, 1e36);
+        if (CapacityMath.outsideDeadband(current, current + d1, 500)) {
+            assertTrue(CapacityMath.outsideDeadband(current, current + d2, 500));
+        }
+    }
+
+    // ---------------------------------------------------------------- overflowUnits
+
+    function test_overflowUnits_examples() public pure {
+        assertEq(CapacityMath.overflowUnits(60_000, 100, 100), 0, "inflow == absorbable: no overflow");
+        assertEq(CapacityMath.overflowUnits(60_000, 50, 100), 0, "below: no overflow");
+        assertEq(CapacityMath.overflowUnits(60_000, 200, 100), 60_000, "twice: half to the buffer");
+        assertEq(CapacityMath.overflowUnits(60_000, 101, 100), 600, "1% over");
+        assertEq(CapacityMath.overflowUnits(0, 1, 0), 1, "no sink units: the buffer takes everything");
+        assertEq(CapacityMath.overflowUnits(7, 1, 0), 7 * CapacityMath.OVERFLOW_ALL, "nothing absorbable");
+        assertEq(CapacityMath.overflowUnits(3, 10, 3), 7, "exact");
+        assertEq(CapacityMath.overflowUnits(3, 10, 4), 5, "ceil(3*6/4) = ceil(4.5)");
+    }
+
+    /// @notice With buffer units B the sinks get inflow * U / (U + B): never more than the
+    /// absorbable rate, and B is the least number of units that guarantees it (no needless
+    /// overflow).
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_overflowUnits_sinksNeverGetMoreThanAbsorbable(uint256 u, uint256 inflow, uint256 absorbable)
+        public
+        pure
+    {
+        u = bound(u, 1, 1e18);
+        inflow = bound(inflow, 0, 1e24);
+        absorbable = bound(absorbable, 1, 1e24);
+        uint256 b = CapacityMath.overflowUnits(u, inflow, absorbable);
+        if (inflow <= absorbable) {
+            assertEq(b, 0, "no overflow while the sinks can absorb everything");
+            return;
+        }
+        // sinks' share inflow * u / (u + b) <= absorbable  <=>  inflow * u <= absorbable * (u + b)
+        assertLe(inflow * u, absorbable * (u + b), "sinks get at most what they absorb");
+        // minimal: one unit less would overpay the sinks
+        assertGt(inflow * u, absorbable * (u + b - 1), "least such number of units");
+    }
+
+    function testFuzz_overflowUnits_degenerateCases(uint256 u, uint256 inflow) public pure {
+        u = bound(u, 1, 1e18);
+        inflow = bound(inflow, 1, 1e24);
+        assertEq(CapacityMath.overflowUnits(0, inflow, inflow - 1), 1, "no sink units");
+        assertEq(CapacityMath.overflowUnits(u, inflow, 0), u * CapacityMath.OVERFLOW_ALL, "nothing absorbable");
+        // then the sinks get inflow / (1 + OVERFLOW_ALL): under a millionth of it
+        assertLe(inflow * u / (u + u * CapacityMath.OVERFLOW_ALL), inflow / 1_000_000);
+    }
+}
