@@ -1,0 +1,61 @@
+// Sending and deploying with receipt checks, including contracts that need external
+// libraries deployed and linked first.
+import { getAddress, type Abi, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem';
+import { linkBytecode, requiredLibraries, type LinkableArtifact } from './artifacts.ts';
+import type { ChainClients } from './clients.ts';
+
+/**
+ * Waits for a transaction to be mined and returns its receipt; throws if it reverted
+ * (viem only reports reverts at gas estimation, not for a mined transaction).
+ */
+export async function confirm(clients: ChainClients, hash: Hash, what: string): Promise<TransactionReceipt> {
+  const receipt = await clients.publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new Error(`${what} reverted (tx ${hash})`);
+  return receipt;
+}
+
+/** Deploys creation bytecode (with constructor arguments) and returns the new contract's address. */
+export async function deployBytecode(
+  clients: ChainClients,
+  what: string,
+  bytecode: Hex,
+  abi: Abi = [],
+  args: readonly unknown[] = [],
+): Promise<Address> {
+  const hash = await clients.walletClient.deployContract({ abi, bytecode, args });
+  const { contractAddress } = await confirm(clients, hash, `deploying ${what}`);
+  if (!contractAddress) throw new Error(`deploying ${what}: receipt has no contract address (tx ${hash})`);
+  return getAddress(contractAddress);
+}
+
+/**
+ * Deploys every library `artifact` links against, dependencies first, each once: addresses
+ * already in `deployed` are reused and new ones are added to it (keyed `"source:Name"`).
+ */
+export async function deployLibraries(
+  clients: ChainClients,
+  artifact: LinkableArtifact,
+  load: (qualifiedName: string) => LinkableArtifact,
+  deployed: Map<string, Address> = new Map(),
+): Promise<Map<string, Address>> {
+  for (const name of requiredLibraries(artifact)) {
+    if (deployed.has(name)) continue;
+    const library = load(name);
+    await deployLibraries(clients, library, load, deployed);
+    const bytecode = linkBytecode(library, Object.fromEntries(deployed));
+    deployed.set(name, await deployBytecode(clients, name, bytecode));
+  }
+  return deployed;
+}
+
+/** Deploys an artifact after deploying and linking the libraries it needs. */
+export async function deployLinked(
+  clients: ChainClients,
+  artifact: LinkableArtifact,
+  load: (qualifiedName: string) => LinkableArtifact,
+  args: readonly unknown[] = [],
+): Promise<Address> {
+  const libraries = await deployLibraries(clients, artifact, load);
+  const bytecode = linkBytecode(artifact, Object.fromEntries(libraries));
+  return deployBytecode(clients, artifact.contractName, bytecode, artifact.abi, args);
+}
