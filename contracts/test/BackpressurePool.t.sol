@@ -36,10 +36,6 @@ contract BackpressurePoolTest is BPETest {
         src = _source("src", 1_000_000e18);
     }
 
-    function _adjustment() internal view returns (int96) {
-        return token.getPoolAdjustmentFlowRate(_pool(id));
-    }
-
     // ---------------------------------------------------------------- deployment and pools
 
     function test_constructor_parameters() public view {
@@ -192,7 +188,7 @@ contract BackpressurePoolTest is BPETest {
         assertFalse(bpPool.needsRebalance(id));
         assertLe(_sinksRate(id), absorbable, "sinks get what they absorb");
         assertApproxEqAbs(_sinksRate(id), absorbable, 60 * UNIT_SCALE, "up to one wei/s per unit");
-        assertEq(_memberRate(id, address(buffer)) + _sinksRate(id) + uint256(int256(_adjustment())), inflow);
+        assertEq(_memberRate(id, address(buffer)) + _sinksRate(id) + _adjustmentRate(id), inflow);
 
         // demand falls below capacity: the buffer share goes back to zero
         _stream(src, id, int96(int256(absorbable / 2)));
@@ -228,7 +224,7 @@ contract BackpressurePoolTest is BPETest {
         _deregister(c, id);
         assertEq(_units(id, address(buffer)), 1, "no sink units: the buffer is the only member");
         assertEq(_memberRate(id, address(buffer)), rate, "re-synced: the whole inflow reaches the buffer");
-        assertEq(_adjustment(), 0, "nothing left with the admin");
+        assertEq(_adjustmentRate(id), 0, "nothing left with the admin");
         uint256 level = buffer.bufferLevel(id);
         vm.warp(block.timestamp + 100);
         assertEq(buffer.bufferLevel(id), level + rate * 100);
@@ -238,21 +234,21 @@ contract BackpressurePoolTest is BPETest {
 
     function test_remainderIsSweptIntoTheBuffer() public {
         _stream(src, id, int96(int256(60_000 * 1e9))); // a multiple of the 60,000 units
-        assertEq(_adjustment(), 0);
+        assertEq(_adjustmentRate(id), 0);
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _declare(a, id, 11); // 10 -> 11: 61,000 units no longer divide the flow
-        int96 adjustment = _adjustment();
+        uint256 adjustment = _adjustmentRate(id);
         assertGt(adjustment, 0, "GDA rounding remainder goes to the admin");
-        assertLt(uint256(int256(adjustment)), _pool(id).getTotalUnits(), "less than one unit's worth");
+        assertLt(adjustment, _pool(id).getTotalUnits(), "less than one unit's worth");
         assertEq(
             bpPool.inflowRate(id),
-            uint256(int256(_pool(id).getTotalFlowRate())) + uint256(int256(adjustment)),
+            uint256(int256(_pool(id).getTotalFlowRate())) + adjustment,
             "inflow counts the remainder"
         );
 
         vm.warp(block.timestamp + 1_000);
         uint256 swept = token.balanceOf(address(bpPool));
-        assertEq(swept, uint256(int256(adjustment)) * 1_000);
+        assertEq(swept, adjustment * 1_000);
         uint256 levelBefore = buffer.bufferLevel(id);
         vm.expectEmit(true, false, false, true, address(buffer));
         emit EscrowBuffer.RemainderCredited(id, swept);
@@ -377,12 +373,12 @@ contract BackpressurePoolTest is BPETest {
         uint256 toSinks = _sinksRate(id);
         uint256 toBuffer = _memberRate(id, address(buffer));
         assertLe(toSinks, absorbable, "never more than absorbable");
-        assertEq(toSinks + toBuffer + uint256(int256(_adjustment())), inflow, "every wei/s goes somewhere");
+        assertEq(toSinks + toBuffer + _adjustmentRate(id), inflow, "every wei/s goes somewhere");
         uint256 total = _pool(id).getTotalUnits();
         if (inflow > absorbable) {
             // B minimal => inflow*U/(U+B-1) > absorbable; per-unit flooring costs < 1 wei/s per unit
             // and the re-sync keeps the undistributed remainder below one wei/s per unit
-            assertLt(uint256(int256(_adjustment())), total, "remainder below one unit's worth");
+            assertLt(_adjustmentRate(id), total, "remainder below one unit's worth");
             assertGe(toSinks + 2 * 60 * UNIT_SCALE + absorbable / total + 1, absorbable, "no needless overflow");
         } else {
             assertEq(toBuffer, 0, "no overflow while the sinks can absorb it all");

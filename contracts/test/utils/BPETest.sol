@@ -265,6 +265,12 @@ abstract contract BPETest is Test {
         }
     }
 
+    /// @notice The GDA's rounding remainder for the pool (wei/s), flowing to its admin.
+    function _adjustmentRate(bytes32 id) internal view returns (uint256) {
+        int96 rate = token.getPoolAdjustmentFlowRate(_pool(id));
+        return rate > 0 ? uint256(int256(rate)) : 0;
+    }
+
     /// @notice An account's whole Super Token holding now: available balance plus the deposit
     /// Superfluid locks for its outgoing streams (negative only for an insolvent account).
     function _holding(address who) internal view returns (int256) {
