@@ -1,0 +1,368 @@
+/**
+ * The discrete-step simulator. Each step:
+ *  1. every sink signals its capacity with noise, `signal = max(0, C + N(0, (noise * C)^2))`, capped
+ *     by its stake cap, and the registry smooths it with the EWMA (declared capacity, shared by all
+ *     strategies: it does not depend on how money was routed);
+ *  2. every source emits its rate (times the experiment's demand multiplier) into its task type;
+ *  3. every strategy, on its own copy of the world (backlogs, buffers), allocates each type's inflow
+ *     plus its buffer to that type's sinks; sinks work off `min(backlog + paid, C)`, so
+ *     `Q <- max(0, Q + paid - C)`; money is conserved (asserted every step and type).
+ *
+ * All strategies run in lockstep on the same draws, so their per-step numbers are directly comparable.
+ * Struct of arrays, no allocation inside the step loop, O(sinks) per step and strategy.
+ */
+import {
+  backpressureInto,
+  capacityProportionalInto,
+  createWorkspace,
+  ensureWorkspace,
+  ewmaFloat,
+  newStepResult,
+  optimalInto,
+  type StepResult,
+  type Workspace,
+} from '../core/index.ts';
+import type { Rng } from './rng.ts';
+import type { Scenario } from './scenario.ts';
+import type { StrategyName } from './strategies.ts';
+
+export interface EngineOptions {
+  steps: number;
+  strategies: readonly StrategyName[];
+  /** EWMA weight of the new signal, in (0, 1]. */
+  alpha: number;
+  /** Signal noise: standard deviation relative to true capacity. */
+  noise: number;
+  /** Buffer limit per task type (Infinity: unbounded). */
+  bufferMax: number;
+  /** Called before each step, after the engine reset `sim.demand` to the base demand. */
+  beforeStep?: (t: number, sim: Simulation) => void;
+  /** Called after each step (per-type results are in `sim.lastToSinks` etc.). */
+  afterStep?: (t: number, sim: Simulation) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Per-step series of one strategy (one entry per step). */
+export interface StrategySeries {
+  name: StrategyName;
+  /** Allocation efficiency eta(t) = sum_k min(F_k, C_k) / sum_k F_k (1 when nothing was paid). */
+  eta: Float64Array;
+  /** Paid to sinks, sum_k F_k (includes buffer drains). */
+  paid: Float64Array;
+  /** Productive payment, sum_k min(F_k, C_k). */
+  productive: Float64Array;
+  /** Wasted pay, sum_k max(0, F_k - C_k): paid beyond what the sink could do in that step. */
+  wasted: Float64Array;
+  /** Total sink backlog after the step. */
+  backlog: Float64Array;
+  /** Total buffer content after the step. */
+  buffer: Float64Array;
+  /** Money the sources held back because the buffer was full. */
+  refused: Float64Array;
+  /** Number of task types whose source had to pause this step. */
+  stalls: Float64Array;
+  /** What the sources paid (demand - refused). */
+  sourcePaid: Float64Array;
+  /** Largest relative conservation error seen in a (type, step). */
+  maxConservationError: number;
+}
+
+export interface RunResult {
+  steps: number;
+  types: number;
+  /** Offered demand (money per step, all types). */
+  demand: Float64Array;
+  /** Most productive payment feasible: sum over types of min(demand, true capacity). */
+  feasible: Float64Array;
+  /** Total true capacity. */
+  capacity: Float64Array;
+  series: StrategySeries[];
+}
+
+const enum Kind {
+  Proportional,
+  ProportionalBuffered,
+  RoundRobin,
+  Random,
+  Backpressure,
+  Optimal,
+}
+
+const KIND: Record<StrategyName, Kind> = {
+  proportional: Kind.Proportional,
+  'proportional-buffered': Kind.ProportionalBuffered,
+  'round-robin': Kind.RoundRobin,
+  random: Kind.Random,
+  backpressure: Kind.Backpressure,
+  optimal: Kind.Optimal,
+};
+
+/** Relative tolerance of the per-step conservation assertion. */
+export const CONSERVATION_TOLERANCE = 1e-9;
+
+function newSeries(name: StrategyName, steps: number): StrategySeries {
+  const f = () => new Float64Array(steps);
+  return {
+    name,
+    eta: f(),
+    paid: f(),
+    productive: f(),
+    wasted: f(),
+    backlog: f(),
+    buffer: f(),
+    refused: f(),
+    stalls: f(),
+    sourcePaid: f(),
+    maxConservationError: 0,
+  };
+}
+
+export class Simulation {
+  readonly scenario: Scenario;
+  readonly options: EngineOptions;
+  readonly rng: Rng;
+  /** Declared (stake-capped, smoothed) capacity, internal layout. */
+  readonly declared: Float64Array;
+  /** This step's offered demand per type; hooks may change it in beforeStep. */
+  readonly demand: Float64Array;
+  /** Per strategy: sink backlogs (internal layout). */
+  readonly backlog: Float64Array[];
+  /** Per strategy: this step's payments (internal layout). */
+  readonly pay: Float64Array[];
+  /** Buffer content, index s * types + t. */
+  readonly buffer: Float64Array;
+  /** Last step, per strategy and type (index s * types + t): paid to sinks, refused, source paid. */
+  readonly lastToSinks: Float64Array;
+  readonly lastRefused: Float64Array;
+  readonly lastProductive: Float64Array;
+  /** Per type, this step: total declared and total true capacity. */
+  readonly declaredTotal: Float64Array;
+  readonly capacityTotal: Float64Array;
+
+  private readonly kinds: Kind[];
+  private readonly dView: Float64Array[];
+  private readonly cView: Float64Array[];
+  private readonly qView: Float64Array[][];
+  private readonly pView: Float64Array[][];
+  private readonly ws: Workspace;
+  private readonly res: StepResult = newStepResult();
+
+  constructor(scenario: Scenario, options: EngineOptions, rng: Rng) {
+    if (!(options.alpha > 0 && options.alpha <= 1)) throw new RangeError('alpha must be in (0, 1]');
+    if (!(options.noise >= 0)) throw new RangeError('noise must be >= 0');
+    if (!(options.bufferMax >= 0)) throw new RangeError('bufferMax must be >= 0');
+    if (!Number.isInteger(options.steps) || options.steps < 1) throw new RangeError('steps must be a positive integer');
+    this.scenario = scenario;
+    this.options = options;
+    this.rng = rng;
+    const { n, types, typeStart } = scenario;
+    const S = options.strategies.length;
+    this.kinds = options.strategies.map((s) => KIND[s]);
+    this.declared = new Float64Array(n);
+    this.demand = new Float64Array(types);
+    this.backlog = options.strategies.map(() => new Float64Array(n));
+    this.pay = options.strategies.map(() => new Float64Array(n));
+    this.buffer = new Float64Array(S * types);
+    this.lastToSinks = new Float64Array(S * types);
+    this.lastRefused = new Float64Array(S * types);
+    this.lastProductive = new Float64Array(S * types);
+    this.declaredTotal = new Float64Array(types);
+    this.capacityTotal = new Float64Array(types);
+    const view = (a: Float64Array, t: number) => a.subarray(typeStart[t], typeStart[t + 1]);
+    this.dView = [];
+    this.cView = [];
+    let maxType = 0;
+    for (let t = 0; t < types; t++) {
+      this.dView.push(view(this.declared, t));
+      this.cView.push(view(scenario.capacity, t));
+      maxType = Math.max(maxType, typeStart[t + 1] - typeStart[t]);
+    }
+    this.qView = this.backlog.map((q) => Array.from({ length: types }, (_, t) => view(q, t)));
+    this.pView = this.pay.map((p) => Array.from({ length: types }, (_, t) => view(p, t)));
+    this.ws = ensureWorkspace(createWorkspace(), maxType);
+  }
+
+  run(): RunResult {
+    const { steps, strategies, onProgress } = this.options;
+    const result: RunResult = {
+      steps,
+      types: this.scenario.types,
+      demand: new Float64Array(steps),
+      feasible: new Float64Array(steps),
+      capacity: new Float64Array(steps),
+      series: strategies.map((s) => newSeries(s, steps)),
+    };
+    const every = Math.max(1, Math.floor(steps / 100));
+    for (let t = 0; t < steps; t++) {
+      this.step(t, result);
+      if (onProgress && (t + 1) % every === 0) onProgress(t + 1, steps);
+    }
+    return result;
+  }
+
+  private step(t: number, out: RunResult): void {
+    const sc = this.scenario;
+    const { types, typeStart, cap, capacity: C, overDeclares } = sc;
+    const { alpha, noise, bufferMax, beforeStep, afterStep } = this.options;
+    const rng = this.rng;
+    const d = this.declared;
+    this.demand.set(sc.baseDemand);
+    if (beforeStep) beforeStep(t, this);
+
+    // 1. Signals through the stake cap and the EWMA (shared by all strategies).
+    let demandAll = 0;
+    let feasibleAll = 0;
+    let capacityAll = 0;
+    for (let ty = 0; ty < types; ty++) {
+      let sumC = 0;
+      let sumD = 0;
+      for (let i = typeStart[ty], end = typeStart[ty + 1]; i < end; i++) {
+        const c = C[i];
+        sumC += c;
+        let s: number;
+        if (overDeclares[i] === 1) s = cap[i];
+        else {
+          s = c + noise * c * rng.normal();
+          if (s < 0) s = 0;
+          if (s > cap[i]) s = cap[i];
+        }
+        const v = ewmaFloat(d[i], s, alpha);
+        d[i] = v;
+        sumD += v;
+      }
+      this.capacityTotal[ty] = sumC;
+      this.declaredTotal[ty] = sumD;
+      const dem = this.demand[ty];
+      demandAll += dem;
+      feasibleAll += dem < sumC ? dem : sumC;
+      capacityAll += sumC;
+    }
+    out.demand[t] = demandAll;
+    out.feasible[t] = feasibleAll;
+    out.capacity[t] = capacityAll;
+
+    // 2. Every strategy allocates every type's inflow + buffer; sinks work off their queues.
+    const res = this.res;
+    for (let s = 0; s < this.kinds.length; s++) {
+      const kind = this.kinds[s];
+      const series = out.series[s];
+      let paidAll = 0;
+      let prodAll = 0;
+      let backlogAll = 0;
+      let bufferAll = 0;
+      let refusedAll = 0;
+      let stalls = 0;
+      let sourcePaidAll = 0;
+      for (let ty = 0; ty < types; ty++) {
+        const bi = s * types + ty;
+        const dv = this.dView[ty];
+        const cv = this.cView[ty];
+        const qv = this.qView[s][ty];
+        const pv = this.pView[s][ty];
+        const inflow = this.demand[ty];
+        const bufIn = this.buffer[bi];
+        this.allocate(kind, dv, cv, qv, pv, inflow, bufIn, bufferMax, this.declaredTotal[ty], res);
+        let paid = 0;
+        let prod = 0;
+        let bl = 0;
+        for (let k = 0, n = pv.length; k < n; k++) {
+          const f = pv[k];
+          const c = cv[k];
+          paid += f;
+          prod += f < c ? f : c;
+          let q = qv[k] + f - c;
+          if (q < 0) q = 0;
+          qv[k] = q;
+          bl += q;
+        }
+        const sourcePaid = inflow - res.refused;
+        const err = Math.abs(sourcePaid + bufIn - paid - res.buffer) / Math.max(1, inflow + bufIn);
+        if (!(err <= CONSERVATION_TOLERANCE)) {
+          throw new Error(
+            `money not conserved: strategy ${this.options.strategies[s]}, step ${t}, type ${ty}: in ${sourcePaid} + buffer ${bufIn} != paid ${paid} + buffer ${res.buffer}`,
+          );
+        }
+        if (err > series.maxConservationError) series.maxConservationError = err;
+        this.buffer[bi] = res.buffer;
+        this.lastToSinks[bi] = paid;
+        this.lastRefused[bi] = res.refused;
+        this.lastProductive[bi] = prod;
+        paidAll += paid;
+        prodAll += prod;
+        backlogAll += bl;
+        bufferAll += res.buffer;
+        refusedAll += res.refused;
+        sourcePaidAll += sourcePaid;
+        if (res.refused > 1e-9 * Math.max(1, inflow)) stalls++;
+      }
+      series.eta[t] = paidAll > 0 ? prodAll / paidAll : 1;
+      series.paid[t] = paidAll;
+      series.productive[t] = prodAll;
+      series.wasted[t] = paidAll - prodAll;
+      series.backlog[t] = backlogAll;
+      series.buffer[t] = bufferAll;
+      series.refused[t] = refusedAll;
+      series.stalls[t] = stalls;
+      series.sourcePaid[t] = sourcePaidAll;
+    }
+    if (afterStep) afterStep(t, this);
+  }
+
+  private allocate(
+    kind: Kind,
+    dv: Float64Array,
+    cv: Float64Array,
+    qv: Float64Array,
+    pv: Float64Array,
+    inflow: number,
+    bufIn: number,
+    bufferMax: number,
+    declaredTotal: number,
+    res: StepResult,
+  ): void {
+    switch (kind) {
+      case Kind.Proportional:
+        capacityProportionalInto(dv, inflow, bufIn, bufferMax, Infinity, pv, res);
+        return;
+      case Kind.ProportionalBuffered:
+        capacityProportionalInto(dv, inflow, bufIn, bufferMax, declaredTotal, pv, res);
+        return;
+      case Kind.RoundRobin: {
+        const n = pv.length;
+        const x = (inflow + bufIn) / n;
+        for (let k = 0; k < n; k++) pv[k] = x;
+        res.toSinks = inflow + bufIn;
+        res.buffer = 0;
+        res.refused = 0;
+        return;
+      }
+      case Kind.Random: {
+        const n = pv.length;
+        const rng = this.rng;
+        let w = 0;
+        for (let k = 0; k < n; k++) {
+          const e = rng.exp();
+          pv[k] = e;
+          w += e;
+        }
+        const f = (inflow + bufIn) / w;
+        for (let k = 0; k < n; k++) pv[k] *= f;
+        res.toSinks = inflow + bufIn;
+        res.buffer = 0;
+        res.refused = 0;
+        return;
+      }
+      case Kind.Backpressure:
+        backpressureInto(dv, qv, inflow, bufIn, bufferMax, pv, res, this.ws);
+        return;
+      case Kind.Optimal:
+        optimalInto(cv, qv, inflow, bufIn, bufferMax, pv, res);
+        return;
+    }
+  }
+}
+
+/** Convenience: build and run. */
+export function simulate(scenario: Scenario, options: EngineOptions, rng: Rng): RunResult {
+  return new Simulation(scenario, options, rng).run();
+}
