@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseSimArgs, run } from '../../src/cli/commands/sim.ts';
 import { CliError } from '../../src/cli/errors.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
 
 function bpe(args: string[]) {
@@ -109,6 +110,6 @@ describe('bpe sim end to end', () => {
     const report = readFileSync(join(d1, 'report.md'), 'utf8');
     for (const f of svgs) assert.ok(report.includes(`](${f})`), f);
     assert.match(readFileSync(join(d1, 'e1.csv'), 'utf8').split('\n')[0], /^step,strategy,eta,/);
-    for (const f of files) assert.ok(readFileSync(join(d1, f)).equals(readFileSync(join(d2, f))), `${f} differs between runs`);
+    for (const f of files) assert.ok(readFileSync(join(d1, f), 'utf8') === readFileSync(join(d2, f), 'utf8'), `${f} differs between runs`);
   });
 });
