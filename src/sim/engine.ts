@@ -140,6 +140,7 @@ export class Simulation {
   readonly capacityTotal: Float64Array;
 
   private readonly kinds: Kind[];
+  private readonly anyOverDeclares: boolean;
   private readonly dView: Float64Array[];
   private readonly cView: Float64Array[];
   private readonly qView: Float64Array[][];
@@ -158,6 +159,7 @@ export class Simulation {
     const { n, types, typeStart } = scenario;
     const S = options.strategies.length;
     this.kinds = options.strategies.map((s) => KIND[s]);
+    this.anyOverDeclares = scenario.overDeclares.some((x) => x === 1);
     this.declared = new Float64Array(n);
     this.demand = new Float64Array(types);
     this.backlog = options.strategies.map(() => new Float64Array(n));
@@ -216,19 +218,35 @@ export class Simulation {
     for (let ty = 0; ty < types; ty++) {
       let sumC = 0;
       let sumD = 0;
-      for (let i = typeStart[ty], end = typeStart[ty + 1]; i < end; i++) {
-        const c = C[i];
-        sumC += c;
-        let s: number;
-        if (overDeclares[i] === 1) s = cap[i];
-        else {
-          s = c + noise * c * rng.normal();
-          if (s < 0) s = 0;
-          if (s > cap[i]) s = cap[i];
+      const start = typeStart[ty];
+      const end = typeStart[ty + 1];
+      if (this.anyOverDeclares) {
+        for (let i = start; i < end; i++) {
+          const c = C[i];
+          sumC += c;
+          let s: number;
+          if (overDeclares[i] === 1) s = cap[i];
+          else {
+            s = c + noise * c * rng.normal();
+            if (s < 0) s = 0;
+            if (s > cap[i]) s = cap[i];
+          }
+          const v = ewmaFloat(d[i], s, alpha);
+          d[i] = v;
+          sumD += v;
         }
-        const v = ewmaFloat(d[i], s, alpha);
-        d[i] = v;
-        sumD += v;
+      } else {
+        for (let i = start; i < end; i++) {
+          const c = C[i];
+          sumC += c;
+          let s = c + noise * c * rng.normal();
+          if (s < 0) s = 0;
+          const k = cap[i];
+          if (s > k) s = k;
+          const v = ewmaFloat(d[i], s, alpha);
+          d[i] = v;
+          sumD += v;
+        }
       }
       this.capacityTotal[ty] = sumC;
       this.declaredTotal[ty] = sumD;
