@@ -57,7 +57,8 @@ export function backpressureInto(
   let qAct = 0;
   let dAll = 0;
   let qAll = 0;
-  let lamMin = Infinity;
+  let qMin = 1;
+  let dMin = 0;
   for (let k = 0; k < n; k++) {
     const d = declared[k];
     if (!(d > 0)) continue;
@@ -69,9 +70,13 @@ export function backpressureInto(
       dAct += d;
       qAct += q;
     } else idx[cnt++] = k;
-    const lam = q / d;
-    if (lam < lamMin) lamMin = lam;
+    // lowest backlog level q / d, compared by cross-multiplication (no division per sink)
+    if (q * dMin < qMin * d) {
+      qMin = q;
+      dMin = d;
+    }
   }
+  const lamMin = dMin > 0 ? qMin / dMin : Infinity;
   const money = inflow + buffer;
   res.spare = spare;
   if (money <= spare) {
