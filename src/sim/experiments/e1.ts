@@ -168,7 +168,7 @@ export function runE1(cfg: SimConfig): ExperimentOutput {
     `Demand is ${perType.map((p) => pct(p.demandOverCapacity, 0)).join(', ')} of true capacity per type, and ${capped} of ${scenario.n} sinks declare less than their true capacity because the stake cap (sqrt(stake) <= 31.6) binds. ` +
       `Open-loop proportional routing therefore overpays the small sinks whose cap exceeds their capacity: eta ${pct(prop.efficiency, 2)}. ` +
       `\`proportional-buffered\` (the contracts' overflow rule) keeps eta high by streaming everything above total declared capacity into the buffer, which then grows without bound (max ${num(strategies['proportional-buffered'].maxBufferLevel, 0)}), so sigma is only ${pct(strategies['proportional-buffered'].servedRatio, 1)}. ` +
-      `\`backpressure\` reaches eta ${pct(bp.efficiency, 2)} and sigma ${pct(bp.servedRatio, 2)} with a buffer that never exceeds ${num(bp.maxBufferLevel, 1)}.`,
+      `\`backpressure\` reaches eta ${pct(bp.efficiency, 2)} and sigma ${pct(bp.servedRatio, 2)} ${bp.maxBufferLevel === 0 ? 'without ever using the buffer (some sink always reports an empty queue, so there is always room)' : `with a buffer that never exceeds ${num(bp.maxBufferLevel, 1)}`}.`,
     ...(seeds === null
       ? []
       : [

@@ -280,7 +280,7 @@ export function runE3(cfg: SimConfig): ExperimentOutput {
               data: { values: capPoints },
               mark: { type: 'line', point: true },
               encoding: {
-                x: { field: 'n', type: 'quantitative', title: 'identities n', scale: { type: 'log' }, axis: { values: [...SPLITS] } },
+                x: { field: 'n', type: 'quantitative', title: 'identities n', scale: { type: 'log', domain: [1, SPLITS[SPLITS.length - 1]], nice: false }, axis: { values: [...SPLITS] } },
                 y: { field: 'gain', type: 'quantitative', title: 'capacity gain (x single identity)' },
                 color: { field: 'sMin', type: 'nominal', title: 'minimum stake', sort: MIN_STAKES.map((m) => `S_min = ${m}`) },
               },
@@ -306,7 +306,7 @@ export function runE3(cfg: SimConfig): ExperimentOutput {
             height: 240,
             mark: { type: 'line', point: true },
             encoding: {
-              x: { field: 'n', type: 'quantitative', title: 'identities n', scale: { type: 'log' }, axis: { values: [...SPLITS] } },
+              x: { field: 'n', type: 'quantitative', title: 'identities n', scale: { type: 'log', domain: [1, SPLITS[SPLITS.length - 1]], nice: false }, axis: { values: [...SPLITS] } },
               y: { field: 'gain', type: 'quantitative', title: 'income gain' },
               color: { field: 'strategy', type: 'nominal', sort: [...E3_STRATEGIES] },
             },

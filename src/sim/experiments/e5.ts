@@ -103,7 +103,7 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
   const overflowNote = spikeOverflow.map((o) => `type ${o.type}: ${num(o.overLambda, 2)} Lambda`).join(', ');
   const bpHalf = get(0.5, 'backpressure');
   const markdown = [
-    `Demand x${SPIKE_FACTOR} for ${SPIKE_LENGTH} of every ${SPIKE_PERIOD} steps; Lambda = ${num(lambda, 1)}. Stall rate = share of (type, step) where a source had to pause because its buffer was full; eta and sigma over the whole run. Every strategy conserves money (largest relative ledger error ${Math.max(...buffers.flatMap((b) => Object.values(b.strategies as Record<string, Record<string, number>>).map((r) => r.ledgerError))).toExponential(1)}).`,
+    `Demand x${SPIKE_FACTOR} for ${SPIKE_LENGTH} of every ${SPIKE_PERIOD} steps; Lambda = ${num(lambda, 1)}. Stall rate = share of (type, step) where a source had to pause because its buffer was full; eta and sigma over the whole run. sigma can exceed 100 % with a buffer: money held during a spike is served in later steps whose own demand is below capacity, which the per-step denominator min(demand, capacity) does not count. Every strategy conserves money (largest relative ledger error ${Math.max(...buffers.flatMap((b) => Object.values(b.strategies as Record<string, Record<string, number>>).map((r) => r.ledgerError))).toExponential(1)}).`,
     '',
     table,
     '',

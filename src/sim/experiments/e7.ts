@@ -111,7 +111,7 @@ export function runE7(cfg: SimConfig): ExperimentOutput {
       perType.map((p) => [p.type, num(p.equilibriumBefore, 3), num(p.convergenceSteps), num(p.equilibriumAfter, 3), num(p.convergenceStepsAfterShock), pct(p.overshootAfterShock, 1)]),
     ),
     '',
-    `With demand of unit elasticity (a fixed budget) the controller is a contraction of factor 1 - ${MAX_CHANGE} near equilibrium, so it converges geometrically without overshoot; the bounded step makes a doubling take about ln 2 / ln(1 + ${MAX_CHANGE}) = ${num(Math.log(2) / Math.log(1 + MAX_CHANGE), 1)} epochs of pure climb. Backpressure keeps eta at ${pct(summary.backpressure.efficiency, 2)} meanwhile.`,
+    `With demand of unit elasticity (a fixed budget) the controller is a contraction of factor 1 - ${MAX_CHANGE} near equilibrium, so it converges geometrically; the overshoot (at most ${pct(Math.max(...perType.map((p) => p.overshootAfterShock)), 1)}) is the noise of the declared capacity it divides by. The bounded step makes a doubling take at least ln 2 / ln(1 + ${MAX_CHANGE}) = ${num(Math.log(2) / Math.log(1 + MAX_CHANGE), 1)} epochs. Backpressure keeps eta at ${pct(summary.backpressure.efficiency, 2)} meanwhile.`,
   ].join('\n');
   return {
     id: 'e7',
