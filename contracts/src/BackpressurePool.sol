@@ -205,8 +205,9 @@ contract BackpressurePool is IBackpressureHooks {
     }
 
     /// @dev Sizes the buffer's units, then folds the GDA's rounding remainder back into the
-    /// distribution when it exceeds what one rounding can leave (it grows with each unit change,
-    /// and holds the whole inflow while the pool had no units).
+    /// distribution once it is material (it grows by < total units with each unit change, and
+    /// holds the whole inflow while the pool had no units). Folding costs a distributeFlow
+    /// (~350k gas), so dust stays with the admin until the next sweep hands it to the buffer.
     function _syncOverflow(bytes32 taskTypeId, PoolInfo storage info) internal {
         ISuperfluidPool pool = info.pool;
         uint256 current = pool.getUnits(address(buffer));
@@ -215,9 +216,11 @@ contract BackpressurePool is IBackpressureHooks {
             pool.updateMemberUnits(address(buffer), target.toUint128());
             emit OverflowUnitsUpdated(taskTypeId, target, inflowRate(taskTypeId), absorbableRate(taskTypeId));
         }
-        uint256 totalUnits = pool.getTotalUnits();
-        int96 remainder = info.token.getPoolAdjustmentFlowRate(pool);
-        if (totalUnits != 0 && remainder > 0 && uint256(int256(remainder)) >= totalUnits) {
+        int256 remainder = info.token.getPoolAdjustmentFlowRate(pool);
+        if (remainder <= 0) return;
+        uint256 distributed = uint256(int256(pool.getTotalFlowRate()));
+        // forge-lint: disable-next-line(unsafe-typecast) remainder > 0 was checked above
+        if (CapacityMath.remainderWorthFolding(uint256(remainder), pool.getTotalUnits(), distributed)) {
             info.token.distributeFlow(address(this), pool, 0);
         }
     }

@@ -237,6 +237,10 @@ contract PipelineTest is BPETest {
         assertEq(bpPool.effectiveCapacity(s1), 60);
         assertEq(_units(s1, address(buffer)), 0, "no more overflow");
         assertEq(_sinksRate(s1) + _adjustmentRate(s1), inflow, "everything to the sinks (but the GDA remainder)");
-        assertLt(_adjustmentRate(s1), _pool(s1).getTotalUnits());
+        uint256 remainder = _adjustmentRate(s1);
+        assertTrue(
+            remainder < _pool(s1).getTotalUnits() || remainder * 10_000 <= 10 * inflow,
+            "remainder below one unit's worth or within the 0.1 % tolerance"
+        );
     }
 }

@@ -41,6 +41,22 @@ library CapacityMath {
         return diff * BPS > thresholdBps * current;
     }
 
+    /// @notice GDA rounding remainder (wei/s) tolerated before it is folded back into the
+    /// distribution: 0.1 % of the inflow.
+    uint256 internal constant REMAINDER_TOLERANCE_BPS = 10;
+
+    /// @notice Whether the GDA's rounding remainder should be re-distributed: it must be at least
+    /// one unit's worth (otherwise re-distributing changes nothing) and more than
+    /// REMAINDER_TOLERANCE_BPS of the pool's whole inflow (distributed + remainder).
+    function remainderWorthFolding(uint256 remainder, uint256 totalUnits, uint256 distributed)
+        internal
+        pure
+        returns (bool)
+    {
+        if (totalUnits == 0 || remainder < totalUnits) return false;
+        return remainder * BPS > REMAINDER_TOLERANCE_BPS * (distributed + remainder);
+    }
+
     /// @notice Pool units for the buffer so that the sinks together receive exactly what they
     /// can absorb and the buffer the rest.
     /// @dev With sink units U, buffer units B and inflow R, the sinks get R * U / (U + B);

@@ -1,10 +1,9 @@
 // One typed function per BPE user action (sinks, sources, keepers), each sending its
 // transactions from the given account and returning only once they are mined and succeeded.
 // The demo, the gas benchmark and the SDK build on these.
-import { encodeAbiParameters, keccak256, parseEventLogs, toHex, type Account, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem';
+import { encodeAbiParameters, keccak256, parseEventLogs, toHex, type Account, type Address, type Hex, type TransactionReceipt } from 'viem';
 import { webcrypto } from 'node:crypto';
 import type { AnvilClients, ChainClients } from '../clients.ts';
-import { confirm } from '../deploy.ts';
 import { gdaForwarderAbi, superTokenAbi, superfluidPoolAbi, testTokenAbi } from '../abis.ts';
 import type { SuperfluidFramework } from '../superfluid.ts';
 import { BackpressurePool, CapacityRegistry, EscrowBuffer, StakeManager } from './artifacts.generated.ts';
@@ -17,8 +16,24 @@ export interface BpeContext {
   bpe: BpeDeployment;
 }
 
-async function send(ctx: BpeContext, what: string, hash: Promise<Hash>): Promise<TransactionReceipt> {
-  return confirm(ctx.clients, await hash, what);
+type WriteRequest = Parameters<ChainClients['walletClient']['writeContract']>[0];
+
+/** Gas headroom over the estimate: a pool's GDA work grows when other transactions land first
+ * (a buffer re-size, a remainder re-sync), and an exact estimate would then run out of gas. */
+const GAS_HEADROOM_PERCENT = 150n;
+
+/**
+ * Estimates (which reports a revert with its decoded custom error before anything is sent),
+ * sends with headroom, and waits for a successful receipt.
+ */
+async function write(ctx: BpeContext, what: string, request: WriteRequest): Promise<TransactionReceipt> {
+  const { publicClient, walletClient } = ctx.clients;
+  const estimate = await publicClient.estimateContractGas(request as Parameters<typeof publicClient.estimateContractGas>[0]);
+  const gas = (estimate * GAS_HEADROOM_PERCENT) / 100n;
+  const hash = await walletClient.writeContract({ ...request, gas } as WriteRequest);
+  const receipt = await publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status === 'success') return receipt;
+  throw new Error(`${what} reverted (tx ${hash}, ${receipt.gasUsed} of ${gas} gas used)`);
 }
 
 // ---------------------------------------------------------------- sinks
@@ -31,31 +46,31 @@ export async function stake(ctx: BpeContext, account: Account, amount: bigint): 
     abi: StakeManager.abi,
     functionName: 'stakeToken',
   });
-  await send(ctx, 'approving stake', walletClient.writeContract({
+  await write(ctx, 'approving stake', {
     account, address: stakeToken, abi: testTokenAbi, functionName: 'approve', args: [ctx.bpe.stakeManager, amount],
-  }));
-  return send(ctx, 'staking', walletClient.writeContract({
+  });
+  return write(ctx, 'staking', {
     account, address: ctx.bpe.stakeManager, abi: StakeManager.abi, functionName: 'stake', args: [amount],
-  }));
+  });
 }
 
 export async function registerSink(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
-  return send(ctx, 'registering sink', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'registering sink', {
     account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'registerSink', args: [taskTypeId],
-  }));
+  });
 }
 
 export async function deregisterSink(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
-  return send(ctx, 'deregistering sink', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'deregistering sink', {
     account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'deregisterSink', args: [taskTypeId],
-  }));
+  });
 }
 
 /** Connects `account` to a GDA pool so that its share streams straight into its balance. */
 export async function connectPool(ctx: BpeContext, account: Account, pool: Address): Promise<TransactionReceipt> {
-  return send(ctx, 'connecting to pool', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'connecting to pool', {
     account, address: ctx.framework.gdaV1Forwarder, abi: gdaForwarderAbi, functionName: 'connectPool', args: [pool, '0x'],
-  }));
+  });
 }
 
 /** A commitment to `capacity` with a fresh random nonce; keep the nonce to reveal. */
@@ -70,17 +85,17 @@ export function makeCommitment(sink: Address, taskTypeId: Hex, capacity: bigint)
 }
 
 export async function commitCapacity(ctx: BpeContext, account: Account, taskTypeId: Hex, hash: Hex): Promise<TransactionReceipt> {
-  return send(ctx, 'committing capacity', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'committing capacity', {
     account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'commitCapacity', args: [taskTypeId, hash],
-  }));
+  });
 }
 
 export async function revealCapacity(
   ctx: BpeContext, account: Account, taskTypeId: Hex, capacity: bigint, nonce: Hex,
 ): Promise<TransactionReceipt> {
-  return send(ctx, 'revealing capacity', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'revealing capacity', {
     account, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'revealCapacity', args: [taskTypeId, capacity, nonce],
-  }));
+  });
 }
 
 /** Commit, wait for the next block, reveal. Returns both receipts. */
@@ -109,13 +124,13 @@ export interface TaskTypeSpec {
 export async function registerTaskType(
   ctx: BpeContext, account: Account, spec: TaskTypeSpec,
 ): Promise<{ taskTypeId: Hex; pool: Address; receipt: TransactionReceipt }> {
-  const receipt = await send(ctx, `registering task type "${spec.name}"`, ctx.clients.walletClient.writeContract({
+  const receipt = await write(ctx, `registering task type "${spec.name}"`, {
     account,
     address: ctx.bpe.capacityRegistry,
     abi: CapacityRegistry.abi,
     functionName: 'registerTaskType',
     args: [spec.name, spec.token, spec.pricePerTask, spec.bufferMax],
-  }));
+  });
   const [event] = parseEventLogs({ abi: CapacityRegistry.abi, eventName: 'TaskTypeRegistered', logs: receipt.logs });
   if (!event) throw new Error(`registering task type "${spec.name}": no TaskTypeRegistered event`);
   return { taskTypeId: event.args.taskTypeId, pool: event.args.pool, receipt };
@@ -125,13 +140,13 @@ export async function registerTaskType(
 export async function setStream(
   ctx: BpeContext, account: Account, token: Address, pool: Address, flowRate: bigint,
 ): Promise<TransactionReceipt> {
-  return send(ctx, `streaming ${flowRate} wei/s`, ctx.clients.walletClient.writeContract({
+  return write(ctx, `streaming ${flowRate} wei/s`, {
     account,
     address: ctx.framework.gdaV1Forwarder,
     abi: gdaForwarderAbi,
     functionName: 'distributeFlow',
     args: [token, account.address, pool, flowRate, '0x'],
-  }));
+  });
 }
 
 /** Deposits a lump sum into the task type's escrow buffer (approve + deposit). */
@@ -139,32 +154,32 @@ export async function depositToBuffer(
   ctx: BpeContext, account: Account, token: Address, taskTypeId: Hex, amount: bigint,
 ): Promise<TransactionReceipt> {
   const { walletClient } = ctx.clients;
-  await send(ctx, 'approving deposit', walletClient.writeContract({
+  await write(ctx, 'approving deposit', {
     account, address: token, abi: superTokenAbi, functionName: 'approve', args: [ctx.bpe.escrowBuffer, amount],
-  }));
-  return send(ctx, 'depositing into buffer', walletClient.writeContract({
+  });
+  return write(ctx, 'depositing into buffer', {
     account, address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'deposit', args: [taskTypeId, amount],
-  }));
+  });
 }
 
 // ---------------------------------------------------------------- keepers (anyone)
 
 export async function rebalance(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
-  return send(ctx, 'rebalancing', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'rebalancing', {
     account, address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'rebalance', args: [taskTypeId],
-  }));
+  });
 }
 
 export async function updateOverflow(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
-  return send(ctx, 'updating overflow', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'updating overflow', {
     account, address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'updateOverflow', args: [taskTypeId],
-  }));
+  });
 }
 
 export async function drain(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
-  return send(ctx, 'draining buffer', ctx.clients.walletClient.writeContract({
+  return write(ctx, 'draining buffer', {
     account, address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'drain', args: [taskTypeId],
-  }));
+  });
 }
 
 // ---------------------------------------------------------------- reads

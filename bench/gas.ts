@@ -1,0 +1,166 @@
+// `npm run bench:gas`: execution gas of every BPE operation on a local anvil running the real
+// Superfluid protocol (optimizer on, as deployed). Prints one JSON object: operation -> gas.
+// Execution gas = gasUsed - 21,000 - calldata cost, i.e. what the contracts themselves spend.
+import { keccak256, parseEventLogs, toHex, type Account, type Hex, type TransactionReceipt } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { gdaForwarderAbi } from '../src/chain/abis.ts';
+import { confirm } from '../src/chain/deploy.ts';
+import { BackpressurePool } from '../src/chain/bpe/artifacts.generated.ts';
+import * as bpe from '../src/chain/bpe/actions.ts';
+import { startLocalStack, type LocalStack } from '../src/chain/bpe/localStack.ts';
+
+const PRICE = 10n ** 15n;
+const STAKE = 10_000n * 10n ** 18n; // cap 100
+const SETTLED = 50n;
+const started = Date.now();
+const progress = (line: string) =>
+  (process.stderr.isTTY || process.env.BPE_PROGRESS) && process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}\n`);
+
+async function executionGas(stack: LocalStack, receipt: TransactionReceipt): Promise<number> {
+  const tx = await stack.clients.publicClient.getTransaction({ hash: receipt.transactionHash });
+  let calldata = 0n;
+  for (let i = 2; i < tx.input.length; i += 2) calldata += tx.input.slice(i, i + 2) === '00' ? 4n : 16n;
+  return Number(receipt.gasUsed - 21_000n - calldata);
+}
+
+/**
+ * Runs `task` over `items`, a few at a time: anvil mines one block per transaction, and a reveal
+ * must land within COMMIT_TIMEOUT (20) blocks of its commit.
+ */
+async function inBatches<T>(items: T[], task: (item: T) => Promise<unknown>, size = 8): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(task));
+}
+
+function benchAccount(label: string): Account {
+  return privateKeyToAccount(keccak256(toHex(`bpe-gas-bench/${label}`)));
+}
+
+async function fund(stack: LocalStack, account: Account): Promise<void> {
+  await stack.clients.testClient.setBalance({ address: account.address, value: 10n ** 20n });
+  await stack.mintStakeTokens(account.address, STAKE);
+}
+
+/** Sinks staked, registered, connected and settled at SETTLED capacity, in parallel per round. */
+async function settledSinks(stack: LocalStack, taskTypeId: Hex, pool: Hex, prefix: string, n: number): Promise<Account[]> {
+  const sinks = Array.from({ length: n }, (_, i) => benchAccount(`${prefix}-${i}`));
+  // Minting is sent by the deployer, so it goes one by one; each sink's own transactions in parallel.
+  for (const s of sinks) await fund(stack, s);
+  await Promise.all(sinks.map(async (s) => {
+    await bpe.stake(stack, s, STAKE);
+    await bpe.registerSink(stack, s, taskTypeId);
+    await bpe.connectPool(stack, s, pool);
+  }));
+  for (let round = 0; round < 50; round++) {
+    const pending = [];
+    for (const s of sinks) if ((await bpe.smoothedCapacity(stack, taskTypeId, s.address)) !== SETTLED) pending.push(s);
+    if (pending.length === 0) {
+      // The deadband may have left the last EWMA steps out of the units: start exact.
+      await bpe.rebalance(stack, stack.deployer, taskTypeId);
+      return sinks;
+    }
+    await inBatches(pending, (s) => bpe.declareCapacity(stack, s, taskTypeId, SETTLED));
+    await bpe.advanceTime(stack.clients, Number(stack.bpe.params.minUpdateInterval));
+  }
+  throw new Error(`${prefix}: sinks did not settle`);
+}
+
+async function taskType(stack: LocalStack, name: string, bufferMax = 10n ** 24n) {
+  return bpe.registerTaskType(stack, stack.deployer, { name, token: stack.token, pricePerTask: PRICE, bufferMax });
+}
+
+async function main(): Promise<void> {
+  const sourceIndex = 5;
+  const stack = await startLocalStack({ fundedAccounts: [sourceIndex], superTokenAmount: 10n ** 26n });
+  const source = (await import('../src/chain/clients.ts')).anvilAccount(sourceIndex);
+  const gas: Record<string, number> = {};
+  const measure = async (key: string, receipt: Promise<TransactionReceipt>) => {
+    gas[key] = await executionGas(stack, await receipt);
+    progress(`${key}: ${gas[key]}`);
+  };
+  try {
+    const creator = stack.deployer;
+    await stack.mintStakeTokens(creator.address, STAKE);
+    await measure('stake', bpe.stake(stack, creator, STAKE));
+    await measure('registerTaskType', taskType(stack, 'bench').then((r) => r.receipt));
+    const single = await taskType(stack, 'single');
+
+    const first = benchAccount('first');
+    await fund(stack, first);
+    await bpe.stake(stack, first, STAKE);
+    await measure('registerSink', bpe.registerSink(stack, first, single.taskTypeId));
+    await bpe.connectPool(stack, first, single.pool);
+    const c = bpe.makeCommitment(first.address, single.taskTypeId, SETTLED);
+    await measure('commitCapacity', bpe.commitCapacity(stack, first, single.taskTypeId, c.hash));
+    // First reveal: the sink becomes a pool member (new units).
+    await measure('revealCapacity', bpe.revealCapacity(stack, first, single.taskTypeId, SETTLED, c.nonce));
+
+    for (const n of [10, 100]) {
+      progress(`setting up a pool of ${n} sinks ...`);
+      const t = await taskType(stack, `pool-${n}`);
+      const sinks = await settledSinks(stack, t.taskTypeId, t.pool, `pool-${n}`, n);
+      const absorbable = (BigInt(n) * SETTLED * PRICE) / stack.bpe.params.epochSeconds;
+      await bpe.setStream(stack, source, stack.token, t.pool, absorbable / 2n);
+      // One sink's capacity change (50 -> 30 declared: smoothed 44, a 12 % move) re-weights it in
+      // O(1). Median of five sinks' updates: every few updates one also folds the GDA's rounding
+      // remainder back into the stream (one more distributeFlow), whatever the pool size.
+      const updates: number[] = [];
+      for (const sink of sinks.slice(0, 5)) {
+        updates.push(await executionGas(stack, (await bpe.declareCapacity(stack, sink, t.taskTypeId, 30n)).reveal));
+      }
+      updates.sort((x, y) => x - y);
+      gas[`capacityUpdate_${n}sinks`] = updates[2]!;
+      progress(`capacityUpdate_${n}sinks: ${updates.join(', ')}`);
+      // Every sink drifts inside the deadband (50 -> 48 declared: smoothed 49, 2 %): no unit
+      // changes until a rebalance catches all of them up.
+      await bpe.advanceTime(stack.clients, Number(stack.bpe.params.minUpdateInterval));
+      await inBatches(sinks.slice(5), (s) => bpe.declareCapacity(stack, s, t.taskTypeId, 48n));
+      const rebalanced = await bpe.rebalance(stack, source, t.taskTypeId);
+      const updated = parseEventLogs({ abi: BackpressurePool.abi, eventName: 'SinkUnitsUpdated', logs: rebalanced.logs }).length;
+      // The five updated sinks may sit inside the deadband too; the other n - 5 certainly drifted.
+      if (updated < n - 5) throw new Error(`rebalance of ${n} sinks re-weighted ${updated}, expected at least ${n - 5}`);
+      await measure(`rebalance_${n}sinks`, Promise.resolve(rebalanced));
+      await bpe.setStream(stack, source, stack.token, t.pool, 0n);
+    }
+
+    progress('buffer: deposit and drain ...');
+    const b = await taskType(stack, 'buffer');
+    await settledSinks(stack, b.taskTypeId, b.pool, 'buffer', 3);
+    await measure('deposit', bpe.depositToBuffer(stack, source, stack.token, b.taskTypeId, 10n ** 18n));
+    await bpe.setStream(stack, source, stack.token, b.pool, (3n * SETTLED * PRICE) / stack.bpe.params.epochSeconds / 2n);
+    await measure('updateOverflow', bpe.updateOverflow(stack, source, b.taskTypeId));
+    await bpe.advanceTime(stack.clients, Number(stack.bpe.params.drainWindow));
+    await measure('drain', bpe.drain(stack, source, b.taskTypeId));
+
+    // Reference: Superfluid's own updateMemberUnits on an existing member of a flowing pool.
+    const ref = await referenceUpdateMemberUnits(stack, source);
+    gas.superfluid_updateMemberUnits = ref;
+  } finally {
+    await stack.stop();
+  }
+  process.stdout.write(`${JSON.stringify(gas, null, 2)}\n`);
+}
+
+async function referenceUpdateMemberUnits(stack: LocalStack, source: Account): Promise<number> {
+  const { walletClient, publicClient } = stack.clients;
+  const fwd = { address: stack.framework.gdaV1Forwarder, abi: gdaForwarderAbi } as const;
+  const { result, request } = await publicClient.simulateContract({
+    ...fwd, account: stack.deployer, functionName: 'createPool',
+    args: [stack.token, stack.deployer.address, { transferabilityForUnitsOwner: false, distributionFromAnyAddress: true }],
+  });
+  await confirm(stack.clients, await walletClient.writeContract(request), 'creating reference pool');
+  const pool = result[1];
+  const member = benchAccount('reference-member');
+  const update = (units: bigint) => walletClient.writeContract({
+    ...fwd, account: stack.deployer, functionName: 'updateMemberUnits', args: [pool, member.address, units, '0x'],
+  });
+  await confirm(stack.clients, await update(1000n), 'adding reference member');
+  await bpe.setStream(stack, source, stack.token, pool, 10n ** 12n);
+  return executionGas(stack, await confirm(stack.clients, await update(900n), 'updating reference member'));
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench:gas failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+  process.exitCode = 1;
+}
