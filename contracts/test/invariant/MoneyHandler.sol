@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.26;
+
+import {ISuperfluidPool} from
+    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {BPETest} from "../utils/BPETest.sol";
+import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
+import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
+
+/// @notice Drives money through the real GDA for the conservation invariant: sources open,
+/// change and close streams and deposit into the buffer; sinks register, declare, deregister,
+/// get slashed, claim; keepers rebalance, update the overflow share, drain, re-apply the
+/// pipeline; time passes. Two task types share the token (so remainder sweeps and buffer levels
+/// interact), chained upstream -> downstream by a pipeline. Some sinks never connect to a pool,
+/// so part of the money waits in the pool as claimable.
+contract MoneyHandler is BPETest {
+    uint256 public constant SOURCE_FUNDS = 1_000_000e18;
+    uint256 public constant MAX_RATE = 2e15; // wei/s, about 3x what all sinks of a type absorb
+
+    bytes32[2] public ids;
+    address[5] public sinks;
+    address[3] public sources;
+    /// @dev connected[sink][type]: whether the sink connected to that type's pool
+    mapping(address => mapping(uint256 => bool)) public connected;
+
+    uint256 public currentTime;
+    uint256 public currentBlock;
+    uint256 public unexpectedReverts;
+    bytes public lastUnexpected;
+    mapping(bytes32 => uint256) public calls;
+
+    constructor(Deployment memory d, bytes32[2] memory ids_) {
+        _adopt(d);
+        ids = ids_;
+        uint96[5] memory stakes = [uint96(400e18), 900e18, 1600e18, 2500e18, 3600e18];
+        for (uint256 i; i < 5; ++i) {
+            sinks[i] = makeAddr(string.concat("money-sink-", vm.toString(i)));
+            _stake(sinks[i], stakes[i]);
+            // sinks 0-3 serve type 0, sinks 2-4 serve type 1; sink 3 never connects to pool 0
+            // and sink 4 never to pool 1
+            if (i <= 3) _join(i, 0, i != 3);
+            if (i >= 2) _join(i, 1, i != 4);
+        }
+        for (uint256 j; j < 3; ++j) {
+            sources[j] = _source(string.concat("money-source-", vm.toString(j)), SOURCE_FUNDS);
+        }
+        currentTime = block.timestamp;
+        currentBlock = block.number;
+    }
+
+    function _join(uint256 i, uint256 t, bool connect) internal {
+        _register(sinks[i], ids[t]);
+        if (connect) {
+            _connect(sinks[i], ids[t]);
+            connected[sinks[i]][t] = true;
+        }
+    }
+
+    modifier clock(bytes32 name) {
+        vm.warp(currentTime);
+        vm.roll(currentBlock);
+        ++calls[name];
+        _;
+        currentTime = block.timestamp;
+        currentBlock = block.number;
+    }
+
+    function _unexpected(bytes memory err) internal {
+        ++unexpectedReverts;
+        lastUnexpected = err;
+    }
+
+    // ---------------------------------------------------------------- sources
+
+    /// @notice Opens, changes or closes a stream. Rates are drawn relative to what the task
+    /// type's sinks absorb (0 to 1.2x per source, three sources), so demand swings between
+    /// spare capacity (drains possible) and overflow (buffer fills), with odd, unround rates.
+    function stream(uint256 sourceSeed, uint256 typeSeed, uint256 rate) external clock("stream") {
+        address source = sources[sourceSeed % 3];
+        bytes32 id = ids[typeSeed % 2];
+        uint256 absorbable = bpPool.absorbableRate(id);
+        if (rate % 5 == 0) {
+            rate = 0; // close the stream
+        } else if (absorbable == 0) {
+            rate = bound(rate, 1e9, MAX_RATE);
+        } else {
+            rate = absorbable * bound(rate >> 8, 1, 120) / 100 + (rate >> 128) % 1e9;
+            if (rate > MAX_RATE) rate = MAX_RATE;
+        }
+        _stream(source, id, int96(int256(rate)));
+    }
+
+    function deposit(uint256 sourceSeed, uint256 typeSeed, uint256 amount) external clock("deposit") {
+        address source = sources[sourceSeed % 3];
+        bytes32 id = ids[typeSeed % 2];
+        uint256 level = buffer.bufferLevel(id);
+        uint256 max = buffer.bufferMax(id);
+        if (level >= max) return;
+        amount = bound(amount, 1, max - level < 10e18 ? max - level : 10e18);
+        vm.startPrank(source);
+        token.approve(address(buffer), amount);
+        buffer.deposit(id, amount);
+        vm.stopPrank();
+    }
+
+    // ---------------------------------------------------------------- sinks
+
+    function declare(uint256 sinkSeed, uint256 typeSeed, uint256 capacity) external clock("declare") {
+        address sink = sinks[sinkSeed % 5];
+        bytes32 id = ids[typeSeed % 2];
+        CapacityRegistry.SinkState memory s = registry.sinkState(id, sink);
+        if (!s.registered) return;
+        if (s.lastUpdate != 0 && block.timestamp < s.lastUpdate + MIN_UPDATE_INTERVAL) {
+            vm.warp(s.lastUpdate + MIN_UPDATE_INTERVAL); // waiting is part of the protocol
+        }
+        _declare(sink, id, bound(capacity, 0, 70));
+    }
+
+    function register(uint256 sinkSeed, uint256 typeSeed) external clock("register") {
+        address sink = sinks[sinkSeed % 5];
+        bytes32 id = ids[typeSeed % 2];
+        if (registry.sinkState(id, sink).registered) return;
+        if (stakeManager.getStake(sink) < MIN_SINK_STAKE) return;
+        _register(sink, id);
+    }
+
+    function deregister(uint256 sinkSeed, uint256 typeSeed) external clock("deregister") {
+        address sink = sinks[sinkSeed % 5];
+        bytes32 id = ids[typeSeed % 2];
+        if (!registry.sinkState(id, sink).registered) return;
+        _deregister(sink, id);
+    }
+
+    function slash(uint256 sinkSeed, uint256 amount) external clock("slash") {
+        address sink = sinks[sinkSeed % 5];
+        uint256 stakeAmount = stakeManager.getStake(sink);
+        if (stakeAmount == 0) return;
+        amount = bound(amount, 1, stakeAmount);
+        vm.prank(slasher);
+        stakeManager.slash(sink, amount, "invariant");
+    }
+
+    /// @notice Anyone may claim a member's pool money for it (moves it from the pool to the member).
+    function claim(uint256 sinkSeed, uint256 typeSeed) external clock("claim") {
+        address sink = sinks[sinkSeed % 5];
+        _pool(ids[typeSeed % 2]).claimAll(sink);
+    }
+
+    // ---------------------------------------------------------------- keepers and time
+
+    function drain(uint256 typeSeed) external clock("drain") {
+        try buffer.drain(ids[typeSeed % 2]) {
+            ++calls["drain ok"];
+        } catch (bytes memory err) {
+            bytes4 sel = bytes4(err);
+            if (
+                sel != EscrowBuffer.NoSpareCapacity.selector && sel != EscrowBuffer.BufferEmpty.selector
+                    && sel != EscrowBuffer.DrainTooSmall.selector
+            ) _unexpected(err);
+        }
+    }
+
+    function rebalance(uint256 typeSeed) external clock("rebalance") {
+        try bpPool.rebalance(ids[typeSeed % 2]) {}
+        catch (bytes memory err) {
+            _unexpected(err);
+        }
+    }
+
+    function updateOverflow(uint256 typeSeed) external clock("updateOverflow") {
+        try bpPool.updateOverflow(ids[typeSeed % 2]) {}
+        catch (bytes memory err) {
+            _unexpected(err);
+        }
+    }
+
+    function rebalancePipeline() external clock("rebalancePipeline") {
+        try pipeline.rebalance(1) {}
+        catch (bytes memory err) {
+            _unexpected(err);
+        }
+    }
+
+    function warp(uint256 secs) external clock("warp") {
+        vm.warp(block.timestamp + bound(secs, 1, 2 hours));
+        vm.roll(block.number + 1);
+    }
+
+    // ---------------------------------------------------------------- accounting views
+
+    /// @notice Every quantity the conservation identities need, each read once (Superfluid views
+    /// are the expensive part of an invariant step).
+    struct Snapshot {
+        uint256 paidBySources; // funds minus what they still hold (available + stream deposits)
+        int256 sourceHoldings;
+        uint256 sinksReceived; // from both pools, claimed or not
+        uint256 sinksBalance;
+        uint256 sinksClaimable;
+        uint256 sinkMismatches; // sinks whose balance + claimable != received
+        uint256 bufferBalance;
+        uint256 bufferClaimable; // its overflow still in the pools
+        uint256 bufferLevels; // sum of bufferLevel over both task types
+        uint256 adminBalance; // GDA remainder the BackpressurePool has not swept yet
+        int256 poolHoldings; // what the pools themselves hold (for disconnected members)
+        uint256 poolMismatches; // pools whose holding != their members' claimable
+    }
+
+    function snapshot() external view returns (Snapshot memory s) {
+        for (uint256 j; j < 3; ++j) {
+            int256 h = _holding(sources[j]);
+            s.sourceHoldings += h;
+            s.paidBySources += SOURCE_FUNDS - uint256(h);
+        }
+        uint256[2] memory claimableInPool;
+        for (uint256 i; i < 5; ++i) {
+            uint256 received;
+            uint256 claimable;
+            for (uint256 t; t < 2; ++t) {
+                received += _received(ids[t], sinks[i]);
+                uint256 c = _claimable(ids[t], sinks[i]);
+                claimable += c;
+                claimableInPool[t] += c;
+            }
+            uint256 balance = token.balanceOf(sinks[i]);
+            if (balance + claimable != received) ++s.sinkMismatches;
+            s.sinksReceived += received;
+            s.sinksClaimable += claimable;
+            s.sinksBalance += balance;
+        }
+        for (uint256 t; t < 2; ++t) {
+            uint256 c = _claimable(ids[t], address(buffer));
+            s.bufferClaimable += c;
+            claimableInPool[t] += c;
+            int256 held = _holding(address(_pool(ids[t])));
+            s.poolHoldings += held;
+            if (held != int256(claimableInPool[t])) ++s.poolMismatches;
+            s.bufferLevels += buffer.bufferLevel(ids[t]);
+        }
+        s.bufferBalance = token.balanceOf(address(buffer));
+        s.adminBalance = token.balanceOf(address(bpPool));
+    }
+
+    function paidBySources() external view returns (uint256 paid) {
+        for (uint256 j; j < 3; ++j) {
+            paid += SOURCE_FUNDS - uint256(_holding(sources[j]));
+        }
+    }
+
+    function receivedBySinks() external view returns (uint256 total) {
+        for (uint256 i; i < 5; ++i) {
+            for (uint256 t; t < 2; ++t) {
+                total += _received(ids[t], sinks[i]);
+            }
+        }
+    }
+}
