@@ -151,6 +151,37 @@ contract CapacityMathTest is Test {
         }
     }
 
+    // ---------------------------------------------------------------- remainderWorthFolding
+
+    function test_remainderWorthFolding_examples() public pure {
+        assertFalse(CapacityMath.remainderWorthFolding(1e12, 0, 1e15), "no units: folding distributes nothing");
+        assertFalse(CapacityMath.remainderWorthFolding(59_999, 60_000, 0), "under one unit's worth");
+        assertTrue(CapacityMath.remainderWorthFolding(60_000, 60_000, 0), "the whole inflow is remainder");
+        assertFalse(CapacityMath.remainderWorthFolding(1e12, 60_000, 999e12), "exactly 0.1 %: tolerated");
+        assertTrue(CapacityMath.remainderWorthFolding(1e12 + 1, 60_000, 999e12), "just above 0.1 %");
+    }
+
+    /// @notice Folding happens only when it moves money (>= one unit's worth) and the remainder
+    /// is material (> 0.1 % of the pool's inflow); more remainder never turns folding off.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_remainderWorthFolding(uint256 remainder, uint256 units, uint256 distributed, uint256 more)
+        public
+        pure
+    {
+        remainder = bound(remainder, 0, 1e30);
+        units = bound(units, 0, 1e20);
+        distributed = bound(distributed, 0, 1e30);
+        more = bound(more, 0, 1e30);
+        bool fold = CapacityMath.remainderWorthFolding(remainder, units, distributed);
+        assertEq(
+            fold,
+            units != 0 && remainder >= units
+                && remainder * 10_000 > CapacityMath.REMAINDER_TOLERANCE_BPS * (distributed + remainder),
+            "definition"
+        );
+        if (fold) assertTrue(CapacityMath.remainderWorthFolding(remainder + more, units, distributed), "monotone");
+    }
+
     // ---------------------------------------------------------------- overflowUnits
 
     function test_overflowUnits_examples() public pure {
