@@ -406,4 +406,30 @@ contract BackpressurePoolTest is BPETest {
         assertEq(_units(id, a) * 2, _units(id, b));
         assertEq(_units(id, a) * 3, _units(id, c));
     }
+
+    /// @notice Whatever the capacities and the inflow: after one rebalance nothing needs a
+    /// rebalance, and a second one changes nothing (no unit update, no re-sync): a keeper that
+    /// polls needsRebalance never loops.
+    /// forge-config: default.fuzz.runs = 128
+    function testFuzz_rebalanceIdempotent(uint256 rate, uint8 capA, uint8 capB, uint8 capC) public {
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _declare(a, id, capA % 21);
+        _declare(b, id, capB % 31);
+        _declare(c, id, capC % 41);
+        _stream(src, id, int96(int256(bound(rate, 1e9, 1e16))));
+        vm.warp(block.timestamp + 100);
+        bpPool.rebalance(id);
+        assertFalse(bpPool.needsRebalance(id), "in sync after a rebalance");
+        uint256 inflow = bpPool.inflowRate(id);
+        vm.recordLogs();
+        bpPool.rebalance(id);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != BackpressurePool.SinkUnitsUpdated.selector, "no sink update");
+            assertTrue(logs[i].topics[0] != BackpressurePool.OverflowUnitsUpdated.selector, "no overflow update");
+            assertTrue(logs[i].emitter != address(_pool(id)), "no unit change");
+            assertTrue(logs[i].emitter != address(sf.gda), "no distribution (re-sync)");
+        }
+        assertEq(bpPool.inflowRate(id), inflow, "folding never changes what sources pay");
+    }
 }

@@ -33,7 +33,7 @@ contract RegistryInvariantTest is BPETest {
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
-    /// forge-config: default.invariant.runs = 128
+    /// forge-config: default.invariant.runs = 256
     /// forge-config: default.invariant.depth = 40
     function invariant_registryConsistent() public view {
         // per task type: totalCapacity == sum of smoothed; list, count and indices agree;
