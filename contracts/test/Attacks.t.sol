@@ -2,8 +2,9 @@
 pragma solidity ^0.8.26;
 
 import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
-import {ISuperfluidPool} from
-    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {
+    ISuperfluidPool
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
 import {BPETest} from "./utils/BPETest.sol";
 import {StakeManager} from "../src/StakeManager.sol";
 import {CapacityRegistry} from "../src/CapacityRegistry.sol";
@@ -72,7 +73,9 @@ contract AttacksTest is BPETest {
         vm.stopPrank();
         assertEq(stakeManager.getCapacityCap(second), 20);
         assertEq(stakeManager.getCapacityCap(mallory), 0);
-        assertEq(stakeToken.balanceOf(address(stakeManager)), 400e18 + 400e18 + MIN_SINK_STAKE, "victim + second + creator");
+        assertEq(
+            stakeToken.balanceOf(address(stakeManager)), 400e18 + 400e18 + MIN_SINK_STAKE, "victim + second + creator"
+        );
     }
 
     /// @notice One stake never backs more than its cap across task types.
@@ -186,7 +189,9 @@ contract AttacksTest is BPETest {
         uint256 committedAt = block.number;
         vm.roll(committedAt + COMMIT_TIMEOUT);
         vm.prank(victim);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.CommitmentPending.selector, committedAt + COMMIT_TIMEOUT));
+        vm.expectRevert(
+            abi.encodeWithSelector(CapacityRegistry.CommitmentPending.selector, committedAt + COMMIT_TIMEOUT)
+        );
         registry.commitCapacity(id, second);
         vm.roll(committedAt + COMMIT_TIMEOUT + 1);
         vm.prank(victim);

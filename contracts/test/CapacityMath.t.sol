@@ -96,7 +96,9 @@ contract CapacityMathTest is Test {
     function testFuzz_ewma_convergesInBoundedSteps(uint64 prev, uint64 target) public pure {
         uint256 d = prev > target ? uint256(prev) - target : uint256(target) - prev;
         uint256 bits;
-        for (uint256 x = d; x != 0; x >>= 1) ++bits;
+        for (uint256 x = d; x != 0; x >>= 1) {
+            ++bits;
+        }
         uint256 c = prev;
         uint256 steps;
         while (c != target) {

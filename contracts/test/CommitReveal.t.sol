@@ -161,7 +161,9 @@ contract CommitRevealTest is BPETest {
         uint256 committedAt = block.number;
         vm.roll(committedAt + COMMIT_TIMEOUT + 1);
         vm.prank(sink);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.CommitmentExpired.selector, committedAt + COMMIT_TIMEOUT));
+        vm.expectRevert(
+            abi.encodeWithSelector(CapacityRegistry.CommitmentExpired.selector, committedAt + COMMIT_TIMEOUT)
+        );
         registry.revealCapacity(id, 10, NONCE);
         assertEq(registry.getSmoothedCapacity(id, sink), 0);
     }

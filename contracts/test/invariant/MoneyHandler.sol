@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.26;
 
-import {ISuperfluidPool} from
-    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {
+    ISuperfluidPool
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
 import {BPETest} from "../utils/BPETest.sol";
 import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
