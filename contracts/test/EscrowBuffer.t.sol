@@ -118,6 +118,21 @@ contract EscrowBufferTest is BPETest {
         assertFalse(buffer.isSaturated(noBuffer));
     }
 
+    /// @notice A task type without a buffer (bufferMax 0) signals saturation at its first wei of
+    /// overflow, so sources pause as soon as the sinks cannot absorb their stream.
+    function test_zeroMaxSaturatesOnFirstOverflow() public {
+        bytes32 noBuffer = _taskType("no buffer", 0);
+        address s = _sink("s", noBuffer, 400e18);
+        _declareUntilSettled(s, noBuffer, 10);
+        _stream(src, noBuffer, _rate(20));
+        bpPool.updateOverflow(noBuffer);
+        assertFalse(buffer.isSaturated(noBuffer), "nothing arrived yet");
+        vm.warp(block.timestamp + 1);
+        assertGt(buffer.bufferLevel(noBuffer), 0);
+        assertTrue(buffer.isSaturated(noBuffer));
+        assertEq(buffer.saturationBps(noBuffer), type(uint256).max);
+    }
+
     // ---------------------------------------------------------------- drain
 
     function test_drain_paysSinksByCapacityBoundedBySpareRate() public {
