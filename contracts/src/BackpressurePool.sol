@@ -14,14 +14,16 @@ import {IBackpressurePool} from "./interfaces/IBackpressurePool.sol";
 import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
 import {ICapacityRegistry} from "./interfaces/ICapacityRegistry.sol";
 import {EscrowBuffer} from "./EscrowBuffer.sol";
+import {PricingCurve} from "./PricingCurve.sol";
 import {CapacityMath} from "./libraries/CapacityMath.sol";
 
 /// @title BackpressurePool: one Superfluid GDA pool per task type, weighted by capacity.
 /// @notice Sources stream straight into the pool (`distributeFlow`, open to any address). Each
-/// sink holds `smoothed capacity * unitScale` units; the EscrowBuffer holds the overflow share,
-/// sized so the sinks together receive exactly what they can absorb (capacity * price / epoch)
-/// and the buffer the rest. A change at one sink costs O(1) GDA calls: its own units, at most the
-/// buffer's, and a re-sync only when the GDA's rounding remainder has grown past one unit.
+/// sink holds `weight * unitScale` units, its weight being its queue-adjusted capacity from the
+/// CapacityRegistry; the EscrowBuffer holds the overflow share, sized so the sinks together
+/// receive exactly what they can absorb (weight * base fee / epoch) and the buffer the rest. A
+/// change at one sink costs O(1) GDA calls: its own units, at most the buffer's, and a re-sync
+/// only when the GDA's rounding remainder has become material.
 /// @dev This contract is every pool's admin, so the GDA sends it rounding remainders (the
 /// adjustment flow); `rebalance` and `updateOverflow` sweep them into the buffer.
 contract BackpressurePool is IBackpressureHooks {
@@ -49,8 +51,8 @@ contract BackpressurePool is IBackpressureHooks {
     ICapacityRegistry public immutable registry;
     EscrowBuffer public immutable buffer;
     address public immutable pipeline;
+    PricingCurve public immutable pricing;
     uint256 public immutable unitScale;
-    uint256 public immutable rebalanceThresholdBps;
     uint256 public immutable epochSeconds;
 
     mapping(bytes32 => PoolInfo) private _pools;
@@ -59,15 +61,15 @@ contract BackpressurePool is IBackpressureHooks {
         ICapacityRegistry registry_,
         EscrowBuffer buffer_,
         address pipeline_,
+        PricingCurve pricing_,
         uint256 unitScale_,
-        uint256 rebalanceThresholdBps_,
         uint256 epochSeconds_
     ) {
         registry = registry_;
         buffer = buffer_;
         pipeline = pipeline_;
+        pricing = pricing_;
         unitScale = unitScale_;
-        rebalanceThresholdBps = rebalanceThresholdBps_;
         epochSeconds = epochSeconds_;
     }
 
@@ -87,11 +89,13 @@ contract BackpressurePool is IBackpressureHooks {
         emit PoolCreated(taskTypeId, address(pool), token);
     }
 
-    /// @notice Re-weights one sink after its capacity changed; `force` bypasses the deadband
-    /// (deregistration, slashing: the sink must lose its units at once; full rebalance).
-    function onCapacityChanged(bytes32 taskTypeId, address sink, uint256 smoothed, bool force) external onlyRegistry {
+    /// @notice Gives one sink `weight * unitScale` units (the registry calls this only when the
+    /// sink's weight left the deadband, or must drop at once), then re-sizes the overflow share.
+    function setSinkUnits(bytes32 taskTypeId, address sink, uint256 weight) external onlyRegistry {
         PoolInfo storage info = _pools[taskTypeId];
-        _syncSink(taskTypeId, info.pool, sink, smoothed, force);
+        uint256 units = weight * unitScale;
+        info.pool.updateMemberUnits(sink, units.toUint128());
+        emit SinkUnitsUpdated(taskTypeId, sink, units);
         _syncOverflow(taskTypeId, info);
     }
 
@@ -105,9 +109,12 @@ contract BackpressurePool is IBackpressureHooks {
     /// and slashed sinks never wait for this: they were re-weighted in their own transaction.
     function rebalance(bytes32 taskTypeId) external {
         PoolInfo storage info = _known(taskTypeId);
-        address[] memory sinks = registry.sinksOf(taskTypeId);
+        (address[] memory sinks, uint256[] memory weights) = registry.takeWeights(taskTypeId);
         for (uint256 i; i < sinks.length; ++i) {
-            _syncSink(taskTypeId, info.pool, sinks[i], registry.getSmoothedCapacity(taskTypeId, sinks[i]), true);
+            uint256 units = weights[i] * unitScale;
+            if (info.pool.getUnits(sinks[i]) == units) continue;
+            info.pool.updateMemberUnits(sinks[i], units.toUint128());
+            emit SinkUnitsUpdated(taskTypeId, sinks[i], units);
         }
         _syncOverflow(taskTypeId, info);
         _sweepRemainder(taskTypeId, info.token);
@@ -137,13 +144,14 @@ contract BackpressurePool is IBackpressureHooks {
     /// @inheritdoc IBackpressurePool
     function needsRebalance(bytes32 taskTypeId) external view returns (bool) {
         PoolInfo storage info = _known(taskTypeId);
+        uint256 threshold = registry.rebalanceThresholdBps();
         address[] memory sinks = registry.sinksOf(taskTypeId);
         for (uint256 i; i < sinks.length; ++i) {
-            uint256 target = registry.getSmoothedCapacity(taskTypeId, sinks[i]) * unitScale;
-            if (CapacityMath.outsideDeadband(info.pool.getUnits(sinks[i]), target, rebalanceThresholdBps)) return true;
+            uint256 target = registry.weightOf(taskTypeId, sinks[i]) * unitScale;
+            if (CapacityMath.outsideDeadband(info.pool.getUnits(sinks[i]), target, threshold)) return true;
         }
         return CapacityMath.outsideDeadband(
-            info.pool.getUnits(address(buffer)), _overflowTarget(taskTypeId, info), rebalanceThresholdBps
+            info.pool.getUnits(address(buffer)), _overflowTarget(taskTypeId, info), threshold
         );
     }
 
@@ -164,14 +172,14 @@ contract BackpressurePool is IBackpressureHooks {
         return rate > 0 ? uint256(rate) : 0;
     }
 
-    /// @notice What the sinks can absorb (wei/s): effective capacity * price per task / epoch.
+    /// @notice What the sinks can absorb (wei/s): effective capacity * base fee / epoch.
     function absorbableRate(bytes32 taskTypeId) public view returns (uint256) {
         PoolInfo storage info = _known(taskTypeId);
-        return _effectiveCapacity(taskTypeId, info) * registry.pricePerTask(taskTypeId) / epochSeconds;
+        return _effectiveCapacity(taskTypeId, info) * pricing.baseFee(taskTypeId) / epochSeconds;
     }
 
-    /// @notice The capacity the pool routes to (tasks/epoch): the registry's total, capped by
-    /// the downstream stage when the task type is part of a pipeline.
+    /// @notice The capacity the pool routes to (tasks/epoch): the registry's queue-adjusted total,
+    /// capped by the downstream stage when the task type is part of a pipeline.
     function effectiveCapacity(bytes32 taskTypeId) external view returns (uint256) {
         return _effectiveCapacity(taskTypeId, _known(taskTypeId));
     }
@@ -179,24 +187,13 @@ contract BackpressurePool is IBackpressureHooks {
     // ---------------------------------------------------------------- internals
 
     function _effectiveCapacity(bytes32 taskTypeId, PoolInfo storage info) internal view returns (uint256) {
-        uint256 total = registry.totalCapacity(taskTypeId);
+        uint256 total = registry.totalWeight(taskTypeId);
         return info.limited && info.capacityLimit < total ? info.capacityLimit : total;
     }
 
     function _known(bytes32 taskTypeId) internal view returns (PoolInfo storage info) {
         info = _pools[taskTypeId];
         if (address(info.pool) == address(0)) revert UnknownTaskType(taskTypeId);
-    }
-
-    function _syncSink(bytes32 taskTypeId, ISuperfluidPool pool, address sink, uint256 smoothed, bool force)
-        internal
-    {
-        uint256 target = smoothed * unitScale;
-        uint256 current = pool.getUnits(sink);
-        bool stale = force ? current != target : CapacityMath.outsideDeadband(current, target, rebalanceThresholdBps);
-        if (!stale) return;
-        pool.updateMemberUnits(sink, target.toUint128());
-        emit SinkUnitsUpdated(taskTypeId, sink, target);
     }
 
     function _overflowTarget(bytes32 taskTypeId, PoolInfo storage info) internal view returns (uint256) {
@@ -212,7 +209,7 @@ contract BackpressurePool is IBackpressureHooks {
         ISuperfluidPool pool = info.pool;
         uint256 current = pool.getUnits(address(buffer));
         uint256 target = _overflowTarget(taskTypeId, info);
-        if (CapacityMath.outsideDeadband(current, target, rebalanceThresholdBps)) {
+        if (CapacityMath.outsideDeadband(current, target, registry.rebalanceThresholdBps())) {
             pool.updateMemberUnits(address(buffer), target.toUint128());
             emit OverflowUnitsUpdated(taskTypeId, target, inflowRate(taskTypeId), absorbableRate(taskTypeId));
         }

@@ -9,10 +9,17 @@ import {StakeManager} from "./StakeManager.sol";
 import {CapacityMath} from "./libraries/CapacityMath.sol";
 
 /// @title CapacityRegistry: task types, sink registrations and smoothed, stake-capped capacity.
-/// @notice Capacity is tasks per epoch. A sink declares it by commit-reveal; each reveal moves
-/// the smoothed capacity one EWMA step towards the declaration capped by the sink's stake, and
-/// the BackpressurePool re-weights that one sink in O(1). One stake never backs more than its
-/// cap: across all of a sink's task types, the sum of max(declared, smoothed) stays within it.
+/// @notice Capacity is tasks per epoch. A sink declares it by commit-reveal or by a signed
+/// attestation relayed through the OffchainAggregator; each declaration moves the smoothed
+/// capacity one EWMA step toward the declaration capped by the registration's allowance, at most
+/// one step per `minUpdateInterval`. A sink also reports its backlog (tasks waiting); the pool
+/// routes by the queue-adjusted capacity C / (1 + gamma * backlog / C), so a queue makes a sink
+/// dearer and it gets less. One stake never backs more than its cap: each registration holds an
+/// allowance, the allowances of a sink sum to at most its cap, and smoothed capacity never
+/// exceeds the allowance. When a registration's weight leaves the 5 % deadband around what the
+/// pool last received, the BackpressurePool re-weights that one sink: O(1).
+/// @dev Everything about one registration lives in one storage slot (SinkState), so an update
+/// inside the deadband costs one cold storage write.
 contract CapacityRegistry is ICapacityRegistry {
     event TaskTypeRegistered(
         bytes32 indexed taskTypeId,
@@ -23,16 +30,21 @@ contract CapacityRegistry is ICapacityRegistry {
         uint256 bufferMax,
         string name
     );
-    event SinkRegistered(bytes32 indexed taskTypeId, address indexed sink);
+    event SinkRegistered(bytes32 indexed taskTypeId, address indexed sink, uint256 allowance);
     event SinkDeregistered(bytes32 indexed taskTypeId, address indexed sink);
-    event CapacityCapped(bytes32 indexed taskTypeId, address indexed sink, uint256 raw, uint256 smoothed);
+    event AllowanceSet(bytes32 indexed taskTypeId, address indexed sink, uint256 allowance);
+    event BacklogReported(bytes32 indexed taskTypeId, address indexed sink, uint256 backlog);
+    event CapacityCapped(bytes32 indexed taskTypeId, address indexed sink, uint256 allowance, uint256 smoothed);
 
     error EmptyName();
     error ZeroAddress();
     error ZeroPrice();
+    error PriceTooLarge(uint256 price);
     error TaskTypeExists(bytes32 taskTypeId);
     error UnknownTaskType(bytes32 taskTypeId);
     error InsufficientStake(uint256 stake, uint256 required);
+    error NoCapacityLeft(uint256 cap, uint256 allocated);
+    error AllowanceExceedsCap(uint256 allocated, uint256 cap);
     error AlreadyRegistered(bytes32 taskTypeId, address sink);
     error NotRegistered(bytes32 taskTypeId, address sink);
     error TooManyRegistrations(uint256 max);
@@ -43,15 +55,20 @@ contract CapacityRegistry is ICapacityRegistry {
     error CommitmentExpired(uint256 expiredAtBlock);
     error CommitmentMismatch();
     error UpdateTooFrequent(uint256 nextUpdateAt);
-    error CapacityTooLarge(uint256 capacity);
+    error ValueTooLarge(uint256 value);
     error NotStakeManager(address caller);
+    error NotAggregator(address caller);
+    error NotBackpressurePool(address caller);
 
+    /// @dev One slot per (task type, sink).
     struct SinkState {
-        bool registered;
-        uint32 index; // position in the task type's sink list
-        uint64 lastUpdate; // timestamp of the last EWMA step
-        uint64 raw; // last declaration after the stake cap (tasks/epoch)
-        uint64 smoothed; // EWMA of `raw` (tasks/epoch)
+        uint32 index; // position in the task type's sink list + 1; 0: not registered
+        uint32 lastUpdate; // timestamp of the last EWMA step
+        uint40 smoothed; // EWMA of the capped declarations (tasks/epoch)
+        uint40 allowance; // most capacity this registration may claim: its share of the stake's cap
+        uint40 backlog; // the sink's own report of tasks waiting
+        uint40 pushed; // the queue-adjusted weight the pool last received
+        uint32 nonce; // last accepted attestation nonce
     }
 
     struct Commitment {
@@ -59,35 +76,46 @@ contract CapacityRegistry is ICapacityRegistry {
         uint64 blockNumber;
     }
 
+    /// @notice Largest capacity, backlog or allowance a slot holds (2^40 - 1 tasks).
+    uint256 public constant MAX_VALUE = type(uint40).max;
+
     StakeManager public immutable stakeManager;
     IBackpressureHooks public immutable backpressurePool;
+    address public immutable aggregator;
     uint256 public immutable ewmaAlphaBps;
     uint256 public immutable commitTimeout; // blocks
     uint256 public immutable minUpdateInterval; // seconds between two EWMA steps of one sink
     uint256 public immutable maxTaskTypesPerSink;
+    uint256 public immutable queuePremiumBps; // gamma of the queue premium
+    uint256 public immutable rebalanceThresholdBps;
 
     mapping(bytes32 => TaskType) private _taskTypes;
     mapping(bytes32 => address[]) private _sinks;
-    mapping(bytes32 => mapping(address => SinkState)) private _sinkStates;
+    mapping(bytes32 => mapping(address => SinkState)) private _states;
     mapping(bytes32 => mapping(address => Commitment)) private _commitments;
     mapping(address => bytes32[]) private _registrations;
-    /// @dev Per sink: sum over its task types of max(raw, smoothed); kept <= its capacity cap.
-    mapping(address => uint256) private _reserved;
+    /// @dev Per sink: sum of its registrations' allowances; kept <= its capacity cap.
+    mapping(address => uint256) private _allocated;
 
-    constructor(
-        StakeManager stakeManager_,
-        IBackpressureHooks backpressurePool_,
-        uint256 ewmaAlphaBps_,
-        uint256 commitTimeout_,
-        uint256 minUpdateInterval_,
-        uint256 maxTaskTypesPerSink_
-    ) {
+    struct Params {
+        uint256 ewmaAlphaBps;
+        uint256 commitTimeout;
+        uint256 minUpdateInterval;
+        uint256 maxTaskTypesPerSink;
+        uint256 queuePremiumBps;
+        uint256 rebalanceThresholdBps;
+    }
+
+    constructor(StakeManager stakeManager_, IBackpressureHooks backpressurePool_, address aggregator_, Params memory p) {
         stakeManager = stakeManager_;
         backpressurePool = backpressurePool_;
-        ewmaAlphaBps = ewmaAlphaBps_;
-        commitTimeout = commitTimeout_;
-        minUpdateInterval = minUpdateInterval_;
-        maxTaskTypesPerSink = maxTaskTypesPerSink_;
+        aggregator = aggregator_;
+        ewmaAlphaBps = p.ewmaAlphaBps;
+        commitTimeout = p.commitTimeout;
+        minUpdateInterval = p.minUpdateInterval;
+        maxTaskTypesPerSink = p.maxTaskTypesPerSink;
+        queuePremiumBps = p.queuePremiumBps;
+        rebalanceThresholdBps = p.rebalanceThresholdBps;
     }
 
     // ---------------------------------------------------------------- task types
@@ -102,19 +130,19 @@ contract CapacityRegistry is ICapacityRegistry {
         if (bytes(name).length == 0) revert EmptyName();
         if (address(token) == address(0)) revert ZeroAddress();
         if (price == 0) revert ZeroPrice();
-        uint256 stakeAmount = stakeManager.getStake(msg.sender);
-        uint256 required = stakeManager.minSinkStake();
-        if (stakeAmount < required) revert InsufficientStake(stakeAmount, required);
+        if (price > type(uint96).max) revert PriceTooLarge(price);
+        _requireMinimumStake(msg.sender);
         taskTypeId = taskTypeIdOf(msg.sender, name);
         if (_taskTypes[taskTypeId].creator != address(0)) revert TaskTypeExists(taskTypeId);
 
         _taskTypes[taskTypeId] = TaskType({
             creator: msg.sender,
+            sinkCount: 0,
             token: token,
-            pricePerTask: price,
+            pricePerTask: uint96(price),
             bufferMax: maxBuffer,
             totalCapacity: 0,
-            sinkCount: 0
+            totalWeight: 0
         });
         address pool = address(backpressurePool.createPool(taskTypeId, token));
         emit TaskTypeRegistered(taskTypeId, msg.sender, token, pool, price, maxBuffer, name);
@@ -126,43 +154,69 @@ contract CapacityRegistry is ICapacityRegistry {
 
     // ---------------------------------------------------------------- sinks
 
-    /// @notice Joins a task type with zero capacity; capacity comes with the first reveal.
+    /// @notice Joins a task type with zero capacity and, as allowance, all of the stake's cap not
+    /// yet allotted to the sink's other task types. Capacity comes with the first declaration.
     function registerSink(bytes32 taskTypeId) external {
         TaskType storage t = _existing(taskTypeId);
-        SinkState storage s = _sinkStates[taskTypeId][msg.sender];
-        if (s.registered) revert AlreadyRegistered(taskTypeId, msg.sender);
-        uint256 stakeAmount = stakeManager.getStake(msg.sender);
-        uint256 required = stakeManager.minSinkStake();
-        if (stakeAmount < required) revert InsufficientStake(stakeAmount, required);
+        if (_states[taskTypeId][msg.sender].index != 0) revert AlreadyRegistered(taskTypeId, msg.sender);
+        _requireMinimumStake(msg.sender);
         bytes32[] storage regs = _registrations[msg.sender];
         if (regs.length >= maxTaskTypesPerSink) revert TooManyRegistrations(maxTaskTypesPerSink);
+        uint256 cap = stakeManager.getCapacityCap(msg.sender);
+        uint256 allocated = _allocated[msg.sender];
+        if (cap <= allocated) revert NoCapacityLeft(cap, allocated);
+        uint256 allowance = cap - allocated;
+        if (allowance > MAX_VALUE) allowance = MAX_VALUE;
 
         regs.push(taskTypeId);
-        s.registered = true;
-        s.index = uint32(_sinks[taskTypeId].length);
         _sinks[taskTypeId].push(msg.sender);
+        _states[taskTypeId][msg.sender] = SinkState({
+            index: uint32(_sinks[taskTypeId].length),
+            lastUpdate: 0,
+            smoothed: 0,
+            allowance: uint40(allowance),
+            backlog: 0,
+            pushed: 0,
+            nonce: 0
+        });
+        _allocated[msg.sender] = allocated + allowance;
         t.sinkCount += 1;
         stakeManager.lock(msg.sender);
-        emit SinkRegistered(taskTypeId, msg.sender);
+        emit SinkRegistered(taskTypeId, msg.sender, allowance);
+    }
+
+    /// @notice Moves cap between the sink's task types: the allowances must fit within the cap. A
+    /// lower allowance lowers the smoothed capacity at once (never above the allowance).
+    function setAllowance(bytes32 taskTypeId, uint256 allowance) external {
+        TaskType storage t = _existing(taskTypeId);
+        SinkState memory s = _registered(taskTypeId, msg.sender);
+        if (allowance > MAX_VALUE) revert ValueTooLarge(allowance);
+        uint256 allocated = _allocated[msg.sender] - s.allowance + allowance;
+        uint256 cap = stakeManager.getCapacityCap(msg.sender);
+        if (allocated > cap) revert AllowanceExceedsCap(allocated, cap);
+        _allocated[msg.sender] = allocated;
+        s.allowance = uint40(allowance);
+        emit AllowanceSet(taskTypeId, msg.sender, allowance);
+        uint256 smoothed = s.smoothed > allowance ? allowance : s.smoothed;
+        _apply(taskTypeId, t, msg.sender, s, smoothed, s.backlog, true);
     }
 
     /// @notice Leaves a task type: capacity and pool units drop to zero at once, and the stake
     /// stops backing this registration (it stays slashable while unbonding).
     function deregisterSink(bytes32 taskTypeId) external {
         TaskType storage t = _existing(taskTypeId);
-        SinkState storage s = _sinkStates[taskTypeId][msg.sender];
-        if (!s.registered) revert NotRegistered(taskTypeId, msg.sender);
-
-        _reserved[msg.sender] -= _max(s.raw, s.smoothed);
+        SinkState memory s = _registered(taskTypeId, msg.sender);
         t.totalCapacity -= s.smoothed;
+        t.totalWeight -= uint128(CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps));
         t.sinkCount -= 1;
-        _removeFromList(taskTypeId, s.index);
+        _allocated[msg.sender] -= s.allowance;
+        _removeFromList(taskTypeId, s.index - 1);
         _removeRegistration(msg.sender, taskTypeId);
-        delete _sinkStates[taskTypeId][msg.sender];
+        delete _states[taskTypeId][msg.sender];
         delete _commitments[taskTypeId][msg.sender];
         stakeManager.unlock(msg.sender);
         emit SinkDeregistered(taskTypeId, msg.sender);
-        backpressurePool.onCapacityChanged(taskTypeId, msg.sender, 0, true);
+        if (s.pushed != 0) backpressurePool.setSinkUnits(taskTypeId, msg.sender, 0);
     }
 
     // ---------------------------------------------------------------- commit-reveal
@@ -172,7 +226,7 @@ contract CapacityRegistry is ICapacityRegistry {
     /// the sink's own later commitment.
     function commitCapacity(bytes32 taskTypeId, bytes32 commitHash) external {
         _existing(taskTypeId);
-        if (!_sinkStates[taskTypeId][msg.sender].registered) revert NotRegistered(taskTypeId, msg.sender);
+        _registered(taskTypeId, msg.sender);
         if (commitHash == bytes32(0)) revert ZeroCommitment();
         Commitment storage c = _commitments[taskTypeId][msg.sender];
         if (c.hash != bytes32(0) && block.number <= c.blockNumber + commitTimeout) {
@@ -193,8 +247,12 @@ contract CapacityRegistry is ICapacityRegistry {
         if (block.number <= c.blockNumber) revert RevealTooEarly(c.blockNumber + 1);
         if (block.number > c.blockNumber + commitTimeout) revert CommitmentExpired(c.blockNumber + commitTimeout);
         if (c.hash != commitmentHash(msg.sender, taskTypeId, capacity, nonce)) revert CommitmentMismatch();
+        if (capacity > MAX_VALUE) revert ValueTooLarge(capacity);
+        TaskType storage t = _existing(taskTypeId);
+        SinkState memory s = _registered(taskTypeId, msg.sender);
+        if (_tooSoon(s)) revert UpdateTooFrequent(uint256(s.lastUpdate) + minUpdateInterval);
         delete _commitments[taskTypeId][msg.sender];
-        _declare(taskTypeId, msg.sender, capacity);
+        _step(taskTypeId, t, msg.sender, s, capacity, s.backlog);
     }
 
     function commitmentHash(address sink, bytes32 taskTypeId, uint256 capacity, bytes32 nonce)
@@ -205,70 +263,103 @@ contract CapacityRegistry is ICapacityRegistry {
         return keccak256(abi.encode(sink, taskTypeId, capacity, nonce));
     }
 
-    /// @dev One EWMA step towards the stake-capped declaration, then O(1) pool re-weighting.
-    /// Rate-limited per sink so that repeated updates cannot skip the smoothing.
-    function _declare(bytes32 taskTypeId, address sink, uint256 declared) internal {
+    // ---------------------------------------------------------------- backlog and attestations
+
+    /// @notice The sink reports how many tasks wait in its queue; only the sink itself can (or its
+    /// signed attestation). Not rate-limited: it only moves the sink's own weight, never above its
+    /// smoothed capacity.
+    function reportBacklog(bytes32 taskTypeId, uint256 backlog) external {
         TaskType storage t = _existing(taskTypeId);
-        SinkState storage s = _sinkStates[taskTypeId][sink];
-        if (!s.registered) revert NotRegistered(taskTypeId, sink);
-        if (declared > type(uint64).max) revert CapacityTooLarge(declared);
-        if (s.lastUpdate != 0 && block.timestamp < s.lastUpdate + minUpdateInterval) {
-            revert UpdateTooFrequent(s.lastUpdate + minUpdateInterval);
-        }
-
-        uint256 oldSmoothed = s.smoothed;
-        uint256 others = _reserved[sink] - _max(s.raw, oldSmoothed);
-        uint256 cap = stakeManager.getCapacityCap(sink);
-        uint256 room = cap > others ? cap - others : 0;
-        uint256 capped = declared < room ? declared : room;
-        uint256 smoothed = CapacityMath.ewma(oldSmoothed, capped, ewmaAlphaBps);
-
-        _reserved[sink] = others + _max(capped, smoothed);
-        t.totalCapacity = t.totalCapacity - oldSmoothed + smoothed;
-        s.raw = uint64(capped);
-        s.smoothed = uint64(smoothed);
-        s.lastUpdate = uint64(block.timestamp);
-        emit CapacityRevealed(taskTypeId, sink, capped, smoothed);
-        backpressurePool.onCapacityChanged(taskTypeId, sink, smoothed, false);
+        SinkState memory s = _registered(taskTypeId, msg.sender);
+        if (backlog > MAX_VALUE) revert ValueTooLarge(backlog);
+        emit BacklogReported(taskTypeId, msg.sender, backlog);
+        _apply(taskTypeId, t, msg.sender, s, s.smoothed, backlog, false);
     }
 
-    // ---------------------------------------------------------------- stake changes
+    /// @inheritdoc ICapacityRegistry
+    /// @dev Same cap, EWMA and rate limit as commit-reveal; the nonce must exceed the last
+    /// accepted one. No event on success (the batch is in the calldata; the aggregator counts it),
+    /// which keeps a relayed attestation near one signature check plus one storage write.
+    function applyAttestation(bytes32 taskTypeId, address sink, uint256 capacity, uint256 backlog, uint256 nonce)
+        external
+        returns (Rejection)
+    {
+        if (msg.sender != aggregator) revert NotAggregator(msg.sender);
+        SinkState memory s = _states[taskTypeId][sink];
+        if (s.index == 0) return Rejection.NotRegistered;
+        if (nonce <= s.nonce) return Rejection.NonceNotIncreasing;
+        if (nonce > type(uint32).max || capacity > MAX_VALUE || backlog > MAX_VALUE) return Rejection.OutOfRange;
+        if (_tooSoon(s)) return Rejection.TooFrequent;
+        s.nonce = uint32(nonce);
+        _step(taskTypeId, _taskTypes[taskTypeId], sink, s, capacity, backlog);
+        return Rejection.None;
+    }
+
+    // ---------------------------------------------------------------- hooks
 
     /// @inheritdoc ICapacityRegistry
-    /// @dev Scales every registration of the sink by cap / reserved (rounding down), which brings
-    /// the total back within the cap; units follow at once, bypassing the deadband.
+    /// @dev Scales every allowance and smoothed capacity of the sink by cap / allocated (rounding
+    /// down), which brings the allowances back within the cap; units follow at once.
     function onStakeChanged(address sink) external {
         if (msg.sender != address(stakeManager)) revert NotStakeManager(msg.sender);
-        uint256 reserved = _reserved[sink];
+        uint256 allocated = _allocated[sink];
         uint256 cap = stakeManager.getCapacityCap(sink);
-        if (reserved <= cap) return;
+        if (allocated <= cap) return;
 
         bytes32[] storage regs = _registrations[sink];
-        uint256 newReserved;
+        uint256 newAllocated;
         for (uint256 i; i < regs.length; ++i) {
             bytes32 taskTypeId = regs[i];
-            SinkState storage s = _sinkStates[taskTypeId][sink];
-            uint256 raw = uint256(s.raw) * cap / reserved;
-            uint256 smoothed = uint256(s.smoothed) * cap / reserved;
-            _taskTypes[taskTypeId].totalCapacity = _taskTypes[taskTypeId].totalCapacity - s.smoothed + smoothed;
-            s.raw = uint64(raw);
-            s.smoothed = uint64(smoothed);
-            newReserved += _max(raw, smoothed);
-            emit CapacityCapped(taskTypeId, sink, raw, smoothed);
-            backpressurePool.onCapacityChanged(taskTypeId, sink, smoothed, true);
+            SinkState memory s = _states[taskTypeId][sink];
+            uint256 allowance = uint256(s.allowance) * cap / allocated;
+            uint256 smoothed = uint256(s.smoothed) * cap / allocated;
+            s.allowance = uint40(allowance);
+            newAllocated += allowance;
+            emit CapacityCapped(taskTypeId, sink, allowance, smoothed);
+            _apply(taskTypeId, _taskTypes[taskTypeId], sink, s, smoothed, s.backlog, true);
         }
-        _reserved[sink] = newReserved;
+        _allocated[sink] = newAllocated;
+    }
+
+    /// @inheritdoc ICapacityRegistry
+    function takeWeights(bytes32 taskTypeId) external returns (address[] memory sinks, uint256[] memory weights) {
+        if (msg.sender != address(backpressurePool)) revert NotBackpressurePool(msg.sender);
+        sinks = _sinks[taskTypeId];
+        weights = new uint256[](sinks.length);
+        for (uint256 i; i < sinks.length; ++i) {
+            SinkState storage s = _states[taskTypeId][sinks[i]];
+            uint256 weight = CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
+            if (s.pushed != weight) s.pushed = uint40(weight);
+            weights[i] = weight;
+        }
     }
 
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc ICapacitySignal
     function getSmoothedCapacity(bytes32 taskTypeId, address sink) external view returns (uint256) {
-        return _sinkStates[taskTypeId][sink].smoothed;
+        return _states[taskTypeId][sink].smoothed;
+    }
+
+    /// @inheritdoc ICapacityRegistry
+    function signalOf(bytes32 taskTypeId, address sink) external view returns (uint256 capacity, uint256 backlog) {
+        SinkState storage s = _states[taskTypeId][sink];
+        return (s.smoothed, s.backlog);
+    }
+
+    /// @inheritdoc ICapacityRegistry
+    function weightOf(bytes32 taskTypeId, address sink) external view returns (uint256) {
+        SinkState storage s = _states[taskTypeId][sink];
+        return CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
     }
 
     function sinkState(bytes32 taskTypeId, address sink) external view returns (SinkState memory) {
-        return _sinkStates[taskTypeId][sink];
+        return _states[taskTypeId][sink];
+    }
+
+    /// @inheritdoc ICapacityRegistry
+    function isRegistered(bytes32 taskTypeId, address sink) external view returns (bool) {
+        return _states[taskTypeId][sink].index != 0;
     }
 
     function commitmentOf(bytes32 taskTypeId, address sink) external view returns (Commitment memory) {
@@ -279,8 +370,9 @@ contract CapacityRegistry is ICapacityRegistry {
         return _registrations[sink];
     }
 
-    function reservedCapacity(address sink) external view returns (uint256) {
-        return _reserved[sink];
+    /// @notice Sum of the sink's allowances (<= its capacity cap).
+    function allocatedCapacity(address sink) external view returns (uint256) {
+        return _allocated[sink];
     }
 
     /// @inheritdoc ICapacityRegistry
@@ -299,6 +391,11 @@ contract CapacityRegistry is ICapacityRegistry {
     }
 
     /// @inheritdoc ICapacityRegistry
+    function totalWeight(bytes32 taskTypeId) external view returns (uint256) {
+        return _taskTypes[taskTypeId].totalWeight;
+    }
+
+    /// @inheritdoc ICapacityRegistry
     function pricePerTask(bytes32 taskTypeId) external view returns (uint256) {
         return _taskTypes[taskTypeId].pricePerTask;
     }
@@ -310,17 +407,73 @@ contract CapacityRegistry is ICapacityRegistry {
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev One EWMA step toward the declaration capped by the allowance.
+    function _step(
+        bytes32 taskTypeId,
+        TaskType storage t,
+        address sink,
+        SinkState memory s,
+        uint256 declared,
+        uint256 backlog
+    ) internal {
+        uint256 capped = declared < s.allowance ? declared : s.allowance;
+        uint256 smoothed = CapacityMath.ewma(s.smoothed, capped, ewmaAlphaBps);
+        s.lastUpdate = uint32(block.timestamp);
+        // Reveals are announced; relayed attestations are not (their batch is in the calldata).
+        if (msg.sender == sink) emit CapacityRevealed(taskTypeId, sink, capped, smoothed);
+        _apply(taskTypeId, t, sink, s, smoothed, backlog, false);
+    }
+
+    /// @dev Writes the registration's new capacity and backlog (one slot), keeps both totals exact,
+    /// and re-weights the sink in the pool when its weight left the deadband (or `force`).
+    function _apply(
+        bytes32 taskTypeId,
+        TaskType storage t,
+        address sink,
+        SinkState memory s,
+        uint256 smoothed,
+        uint256 backlog,
+        bool force
+    ) internal {
+        uint256 oldWeight = CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
+        uint256 weight = CapacityMath.queueWeight(smoothed, backlog, queuePremiumBps);
+        t.totalCapacity = t.totalCapacity - s.smoothed + uint128(smoothed);
+        t.totalWeight = t.totalWeight - uint128(oldWeight) + uint128(weight);
+        s.smoothed = uint40(smoothed);
+        s.backlog = uint40(backlog);
+        bool push =
+            force ? s.pushed != weight : CapacityMath.outsideDeadband(s.pushed, weight, rebalanceThresholdBps);
+        if (push) s.pushed = uint40(weight);
+        _states[taskTypeId][sink] = s;
+        if (push) backpressurePool.setSinkUnits(taskTypeId, sink, weight);
+    }
+
+    function _tooSoon(SinkState memory s) internal view returns (bool) {
+        return s.lastUpdate != 0 && block.timestamp < uint256(s.lastUpdate) + minUpdateInterval;
+    }
+
+    function _requireMinimumStake(address who) internal view {
+        uint256 stakeAmount = stakeManager.getStake(who);
+        uint256 required = stakeManager.minSinkStake();
+        if (stakeAmount < required) revert InsufficientStake(stakeAmount, required);
+    }
+
     function _existing(bytes32 taskTypeId) internal view returns (TaskType storage t) {
         t = _taskTypes[taskTypeId];
         if (t.creator == address(0)) revert UnknownTaskType(taskTypeId);
     }
 
+    function _registered(bytes32 taskTypeId, address sink) internal view returns (SinkState memory s) {
+        s = _states[taskTypeId][sink];
+        if (s.index == 0) revert NotRegistered(taskTypeId, sink);
+    }
+
     /// @dev Swap-and-pop, keeping the moved sink's index right.
-    function _removeFromList(bytes32 taskTypeId, uint32 index) internal {
+    function _removeFromList(bytes32 taskTypeId, uint256 position) internal {
         address[] storage list = _sinks[taskTypeId];
         address last = list[list.length - 1];
-        list[index] = last;
-        _sinkStates[taskTypeId][last].index = index;
+        list[position] = last;
+        _states[taskTypeId][last].index = uint32(position + 1);
         list.pop();
     }
 
@@ -333,9 +486,5 @@ contract CapacityRegistry is ICapacityRegistry {
                 return;
             }
         }
-    }
-
-    function _max(uint256 a, uint256 b) internal pure returns (uint256) {
-        return a > b ? a : b;
     }
 }

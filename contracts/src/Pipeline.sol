@@ -9,8 +9,9 @@ import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
 /// pay the next stage. Stage i may absorb only what the rest of the chain can: its effective
 /// capacity is C_eff(i) = min(C(i), C_eff(i+1)), computed back to front and applied as the
 /// stage's capacity limit in the BackpressurePool; what an upstream stage receives beyond it
-/// goes to that stage's own buffer. Capacities are compared task for task (one task at stage i
-/// feeds one task at stage i+1).
+/// goes to that stage's own buffer. Capacities are the stages' queue-adjusted totals (a backlog
+/// downstream counts as congestion), compared task for task (one task at stage i feeds one task
+/// at stage i+1).
 /// @dev Only the creator of every stage may chain them (nobody can throttle someone else's task
 /// type), and a task type belongs to at most one pipeline. `rebalance` is permissionless.
 contract Pipeline {
@@ -76,7 +77,7 @@ contract Pipeline {
         effective = new uint256[](n);
         uint256 downstream = type(uint256).max;
         for (uint256 i = n; i > 0; --i) {
-            uint256 own = registry.totalCapacity(stages[i - 1]);
+            uint256 own = registry.totalWeight(stages[i - 1]);
             downstream = own < downstream ? own : downstream;
             effective[i - 1] = downstream;
         }

@@ -9,7 +9,7 @@ import {IBackpressurePool} from "./IBackpressurePool.sol";
 /// @title The BackpressurePool surface the other BPE contracts use.
 interface IBackpressureHooks is IBackpressurePool {
     function createPool(bytes32 taskTypeId, ISuperToken token) external returns (ISuperfluidPool);
-    function onCapacityChanged(bytes32 taskTypeId, address sink, uint256 smoothed, bool force) external;
+    function setSinkUnits(bytes32 taskTypeId, address sink, uint256 weight) external;
     function setCapacityLimit(bytes32 taskTypeId, uint256 limit) external;
     function updateOverflow(bytes32 taskTypeId) external;
     function inflowRate(bytes32 taskTypeId) external view returns (uint256);

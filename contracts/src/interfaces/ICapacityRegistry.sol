@@ -8,19 +8,48 @@ import {ICapacitySignal} from "./ICapacitySignal.sol";
 interface ICapacityRegistry is ICapacitySignal {
     struct TaskType {
         address creator;
-        ISuperToken token;
-        uint256 pricePerTask; // token wei per task; turns capacity (tasks/epoch) into a payment rate
-        uint256 bufferMax; // token wei the escrow buffer may hold for this task type
-        uint256 totalCapacity; // sum of the registered sinks' smoothed capacities
         uint32 sinkCount;
+        ISuperToken token;
+        uint96 pricePerTask; // creation price, token wei per task; the PricingCurve moves from it
+        uint256 bufferMax; // token wei the escrow buffer may hold for this task type
+        uint128 totalCapacity; // sum of the registered sinks' smoothed capacities (tasks/epoch)
+        uint128 totalWeight; // sum of their queue-adjusted capacities (what the pool routes by)
+    }
+
+    /// @notice Outcome of one attestation, as the OffchainAggregator reports it.
+    enum Rejection {
+        None,
+        Stale,
+        FromTheFuture,
+        BadSignature,
+        NotRegistered,
+        NonceNotIncreasing,
+        TooFrequent,
+        OutOfRange
     }
 
     function taskType(bytes32 taskTypeId) external view returns (TaskType memory);
     function exists(bytes32 taskTypeId) external view returns (bool);
+    function isRegistered(bytes32 taskTypeId, address sink) external view returns (bool);
     function totalCapacity(bytes32 taskTypeId) external view returns (uint256);
+    function totalWeight(bytes32 taskTypeId) external view returns (uint256);
     function pricePerTask(bytes32 taskTypeId) external view returns (uint256);
     function sinksOf(bytes32 taskTypeId) external view returns (address[] memory);
+    function signalOf(bytes32 taskTypeId, address sink) external view returns (uint256 capacity, uint256 backlog);
+    function weightOf(bytes32 taskTypeId, address sink) external view returns (uint256);
+    function queuePremiumBps() external view returns (uint256);
+    function rebalanceThresholdBps() external view returns (uint256);
 
     /// @notice Called by the StakeManager after a sink's stake fell (slash): re-applies the cap.
     function onStakeChanged(address sink) external;
+
+    /// @notice Called by the OffchainAggregator with a verified attestation; never reverts for
+    /// anything about the item itself, it reports why it was not applied instead.
+    function applyAttestation(bytes32 taskTypeId, address sink, uint256 capacity, uint256 backlog, uint256 nonce)
+        external
+        returns (Rejection);
+
+    /// @notice Called by the BackpressurePool's rebalance: every sink and its current weight, all
+    /// recorded as pushed to the pool.
+    function takeWeights(bytes32 taskTypeId) external returns (address[] memory sinks, uint256[] memory weights);
 }

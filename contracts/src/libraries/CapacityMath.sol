@@ -68,4 +68,48 @@ library CapacityMath {
         if (absorbable == 0) return sinkUnits * OVERFLOW_ALL;
         return Math.mulDiv(sinkUnits, inflow - absorbable, absorbable, Math.Rounding.Ceil);
     }
+
+    /// @notice Capacity weight of a sink after its queue premium: C / (1 + gamma * backlog / C),
+    /// i.e. how many tasks it absorbs at the base fee when its own price is base * (1 + gamma * q / C).
+    /// @dev A backlog makes a sink dearer, so the pool sends it less: backpressure in price form.
+    /// Equals C without backlog; falls towards 0 as the backlog grows; 0 without capacity.
+    function queueWeight(uint256 capacity, uint256 backlog, uint256 premiumBps) internal pure returns (uint256) {
+        if (capacity == 0) return 0;
+        return Math.mulDiv(capacity * capacity, BPS, capacity * BPS + premiumBps * backlog);
+    }
+
+    /// @notice Price multiplier (bps) of a sink's queue premium: 1 + gamma * backlog / capacity,
+    /// capped at MAX_PREMIUM_RATIO backlogs per unit of capacity (and at that cap without capacity).
+    function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps) internal pure returns (uint256) {
+        uint256 ratioBps = capacity == 0
+            ? (backlog == 0 ? 0 : MAX_PREMIUM_RATIO * BPS)
+            : Math.min(Math.mulDiv(backlog, BPS, capacity), MAX_PREMIUM_RATIO * BPS);
+        return BPS + Math.mulDiv(premiumBps, ratioBps, BPS);
+    }
+
+    /// @notice Largest backlog-to-capacity ratio the queue premium prices in.
+    uint256 internal constant MAX_PREMIUM_RATIO = 100;
+
+    /// @notice One EIP-1559-style base fee step towards a target utilisation.
+    /// @dev fee * (1 + maxStep * (u - target) / target), the relative step clamped to +-maxStep,
+    /// the result to [floor, ceiling]. Utilisation u = demanded / capacity (bps); with no capacity,
+    /// any demand counts as the maximum up-step and no demand as the maximum down-step.
+    function baseFeeStep(
+        uint256 fee,
+        uint256 utilizationBps,
+        uint256 targetBps,
+        uint256 maxStepBps,
+        uint256 floor,
+        uint256 ceiling
+    ) internal pure returns (uint256) {
+        uint256 next;
+        if (utilizationBps >= targetBps) {
+            uint256 up = Math.min(Math.mulDiv(maxStepBps, utilizationBps - targetBps, targetBps), maxStepBps);
+            next = Math.mulDiv(fee, BPS + up, BPS, Math.Rounding.Ceil);
+        } else {
+            uint256 down = Math.mulDiv(maxStepBps, targetBps - utilizationBps, targetBps, Math.Rounding.Ceil);
+            next = Math.mulDiv(fee, BPS - down, BPS);
+        }
+        return next < floor ? floor : next > ceiling ? ceiling : next;
+    }
 }

@@ -21,11 +21,14 @@ import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {BackpressurePool} from "../../src/BackpressurePool.sol";
 import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
 import {Pipeline} from "../../src/Pipeline.sol";
+import {PricingCurve} from "../../src/PricingCurve.sol";
+import {OffchainAggregator} from "../../src/OffchainAggregator.sol";
+import {CompletionTracker} from "../../src/CompletionTracker.sol";
 import {ICapacityRegistry} from "../../src/interfaces/ICapacityRegistry.sol";
 import {IBackpressureHooks} from "../../src/interfaces/IBackpressureHooks.sol";
 
 /// @notice Fixture for every BPE test: the real Superfluid framework, a wrapper Super Token, and
-/// the five BPE contracts wired through their constructors (addresses predicted from nonces, so
+/// the eight BPE contracts wired through their constructors (addresses predicted from nonces, so
 /// there are no setters to attack). Helpers drive sinks and sources the way users would.
 abstract contract BPETest is Test {
     using SuperTokenV1Library for ISuperToken;
@@ -43,6 +46,13 @@ abstract contract BPETest is Test {
     uint256 internal constant EPOCH = 300;
     uint256 internal constant DRAIN_WINDOW = 300;
     uint256 internal constant PRICE = 1e15; // token wei per task
+    uint256 internal constant QUEUE_PREMIUM_BPS = 10_000; // gamma = 1
+    uint256 internal constant TARGET_UTILIZATION_BPS = 8_000;
+    uint256 internal constant MAX_FEE_STEP_BPS = 1_250;
+    uint256 internal constant FEE_FLOOR_BPS = 1_000;
+    uint256 internal constant FEE_CEILING_BPS = 100_000;
+    uint256 internal constant ATTESTATION_MAX_AGE = 600;
+    uint256 internal constant ATTESTATION_MAX_SKEW = 30;
 
     SuperfluidFrameworkDeployer.Framework internal sf;
     TestToken internal underlying;
@@ -54,6 +64,9 @@ abstract contract BPETest is Test {
     BackpressurePool internal bpPool;
     EscrowBuffer internal buffer;
     Pipeline internal pipeline;
+    PricingCurve internal pricing;
+    OffchainAggregator internal aggregator;
+    CompletionTracker internal tracker;
 
     /// @notice Every deployed contract, so handler contracts (which are BPETests too) can drive
     /// the very deployment of the test that created them instead of a copy.
@@ -66,9 +79,13 @@ abstract contract BPETest is Test {
         BackpressurePool bpPool;
         EscrowBuffer buffer;
         Pipeline pipeline;
+        PricingCurve pricing;
+        OffchainAggregator aggregator;
+        CompletionTracker tracker;
     }
 
-    address internal slasher = makeAddr("slasher");
+    /// @notice The StakeManager's only slasher: the CompletionTracker (set at deployment).
+    address internal slasher;
     address internal treasury = makeAddr("treasury");
     address internal creator = makeAddr("creator");
 
@@ -90,6 +107,9 @@ abstract contract BPETest is Test {
         address poolAddr = vm.computeCreateAddress(address(this), nonce + 2);
         address bufferAddr = vm.computeCreateAddress(address(this), nonce + 3);
         address pipelineAddr = vm.computeCreateAddress(address(this), nonce + 4);
+        address pricingAddr = vm.computeCreateAddress(address(this), nonce + 5);
+        address aggregatorAddr = vm.computeCreateAddress(address(this), nonce + 6);
+        slasher = vm.computeCreateAddress(address(this), nonce + 7);
         stakeManager = new StakeManager(
             IERC20(address(stakeToken)),
             ICapacityRegistry(registryAddr),
@@ -102,24 +122,39 @@ abstract contract BPETest is Test {
         registry = new CapacityRegistry(
             stakeManager,
             IBackpressureHooks(poolAddr),
-            EWMA_ALPHA_BPS,
-            COMMIT_TIMEOUT,
-            MIN_UPDATE_INTERVAL,
-            MAX_TASK_TYPES_PER_SINK
+            aggregatorAddr,
+            CapacityRegistry.Params({
+                ewmaAlphaBps: EWMA_ALPHA_BPS,
+                commitTimeout: COMMIT_TIMEOUT,
+                minUpdateInterval: MIN_UPDATE_INTERVAL,
+                maxTaskTypesPerSink: MAX_TASK_TYPES_PER_SINK,
+                queuePremiumBps: QUEUE_PREMIUM_BPS,
+                rebalanceThresholdBps: REBALANCE_THRESHOLD_BPS
+            })
         );
         bpPool = new BackpressurePool(
-            registry, EscrowBuffer(bufferAddr), pipelineAddr, UNIT_SCALE, REBALANCE_THRESHOLD_BPS, EPOCH
+            registry, EscrowBuffer(bufferAddr), pipelineAddr, PricingCurve(pricingAddr), UNIT_SCALE, EPOCH
         );
         buffer = new EscrowBuffer(registry, bpPool, DRAIN_WINDOW);
         pipeline = new Pipeline(registry, bpPool);
+        pricing = new PricingCurve(
+            registry, bpPool, EPOCH, TARGET_UTILIZATION_BPS, MAX_FEE_STEP_BPS, FEE_FLOOR_BPS, FEE_CEILING_BPS
+        );
+        aggregator = new OffchainAggregator(registry, ATTESTATION_MAX_AGE, ATTESTATION_MAX_SKEW);
+        tracker = new CompletionTracker(registry, bpPool, stakeManager, buffer, pricing, EPOCH);
         assertEq(address(registry), registryAddr, "registry address");
         assertEq(address(bpPool), poolAddr, "pool address");
         assertEq(address(buffer), bufferAddr, "buffer address");
         assertEq(address(pipeline), pipelineAddr, "pipeline address");
+        assertEq(address(pricing), pricingAddr, "pricing address");
+        assertEq(address(aggregator), aggregatorAddr, "aggregator address");
+        assertEq(address(tracker), slasher, "tracker address");
     }
 
     function deployment() external view returns (Deployment memory) {
-        return Deployment(underlying, token, stakeToken, stakeManager, registry, bpPool, buffer, pipeline);
+        return Deployment(
+            underlying, token, stakeToken, stakeManager, registry, bpPool, buffer, pipeline, pricing, aggregator, tracker
+        );
     }
 
     /// @notice Points this instance (an invariant handler) at another fixture's deployment.
@@ -132,6 +167,10 @@ abstract contract BPETest is Test {
         bpPool = d.bpPool;
         buffer = d.buffer;
         pipeline = d.pipeline;
+        pricing = d.pricing;
+        aggregator = d.aggregator;
+        tracker = d.tracker;
+        slasher = address(d.tracker);
     }
 
     // ---------------------------------------------------------------- actors
