@@ -8,11 +8,20 @@ import { fileURLToPath } from 'node:url';
 import { vendorSuperfluidDeps } from './vendor-superfluid-deps.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CONTRACTS = ['StakeManager', 'CapacityRegistry', 'BackpressurePool', 'EscrowBuffer', 'Pipeline'];
+const CONTRACTS = [
+  'StakeManager',
+  'CapacityRegistry',
+  'BackpressurePool',
+  'EscrowBuffer',
+  'Pipeline',
+  'PricingCurve',
+  'OffchainAggregator',
+  'CompletionTracker',
+];
 const target = join(root, 'src/chain/bpe/artifacts.generated.ts');
 
 vendorSuperfluidDeps();
-execFileSync(join(root, 'node_modules/.bin/forge'), ['build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync(join(root, 'node_modules/.bin/forge'), ['build', '--skip', 'test'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 
 const parts = CONTRACTS.map((name) => {
   const artifact = JSON.parse(readFileSync(join(root, 'out', `${name}.sol`, `${name}.json`), 'utf8')) as {

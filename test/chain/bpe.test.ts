@@ -5,7 +5,16 @@ import { after, before, describe, it } from 'node:test';
 import { parseEventLogs, type Account, type Address, type Hex } from 'viem';
 import { superTokenAbi, superfluidPoolAbi } from '../../src/chain/abis.ts';
 import { anvilAccount } from '../../src/chain/clients.ts';
-import { BackpressurePool, CapacityRegistry, EscrowBuffer, Pipeline, StakeManager } from '../../src/chain/bpe/artifacts.generated.ts';
+import {
+  BackpressurePool,
+  CapacityRegistry,
+  CompletionTracker,
+  EscrowBuffer,
+  OffchainAggregator,
+  Pipeline,
+  PricingCurve,
+  StakeManager,
+} from '../../src/chain/bpe/artifacts.generated.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
 import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
 import { ewmaStep, overflowUnits } from '../../src/core/index.ts';
@@ -111,8 +120,11 @@ describe('BPE deployment on anvil', () => {
 
   it('puts code at every BPE address, all distinct', async () => {
     const { bpe: d } = stack;
-    const addresses = [d.stakeManager, d.capacityRegistry, d.backpressurePool, d.escrowBuffer, d.pipeline];
-    assert.equal(new Set(addresses).size, 5);
+    const addresses = [
+      d.stakeManager, d.capacityRegistry, d.backpressurePool, d.escrowBuffer, d.pipeline,
+      d.pricingCurve, d.offchainAggregator, d.completionTracker,
+    ];
+    assert.equal(new Set(addresses).size, 8);
     for (const address of addresses) {
       const code = await stack.clients.publicClient.getCode({ address });
       assert.ok(code && code.length > 2, `${address} has no code`);
@@ -127,7 +139,7 @@ describe('BPE deployment on anvil', () => {
 
     await expect(d.stakeManager, StakeManager.abi, 'stakeToken', stack.underlying);
     await expect(d.stakeManager, StakeManager.abi, 'registry', d.capacityRegistry);
-    await expect(d.stakeManager, StakeManager.abi, 'slasher', deployer.address);
+    await expect(d.stakeManager, StakeManager.abi, 'slasher', d.completionTracker);
     await expect(d.stakeManager, StakeManager.abi, 'slashRecipient', deployer.address);
     await expect(d.stakeManager, StakeManager.abi, 'stakeUnit', p.stakeUnit);
     await expect(d.stakeManager, StakeManager.abi, 'minSinkStake', p.minSinkStake);
@@ -139,12 +151,15 @@ describe('BPE deployment on anvil', () => {
     await expect(d.capacityRegistry, CapacityRegistry.abi, 'commitTimeout', p.commitTimeout);
     await expect(d.capacityRegistry, CapacityRegistry.abi, 'minUpdateInterval', p.minUpdateInterval);
     await expect(d.capacityRegistry, CapacityRegistry.abi, 'maxTaskTypesPerSink', p.maxTaskTypesPerSink);
+    await expect(d.capacityRegistry, CapacityRegistry.abi, 'aggregator', d.offchainAggregator);
+    await expect(d.capacityRegistry, CapacityRegistry.abi, 'queuePremiumBps', p.queuePremiumBps);
+    await expect(d.capacityRegistry, CapacityRegistry.abi, 'rebalanceThresholdBps', p.rebalanceThresholdBps);
 
     await expect(d.backpressurePool, BackpressurePool.abi, 'registry', d.capacityRegistry);
     await expect(d.backpressurePool, BackpressurePool.abi, 'buffer', d.escrowBuffer);
     await expect(d.backpressurePool, BackpressurePool.abi, 'pipeline', d.pipeline);
     await expect(d.backpressurePool, BackpressurePool.abi, 'unitScale', p.unitScale);
-    await expect(d.backpressurePool, BackpressurePool.abi, 'rebalanceThresholdBps', p.rebalanceThresholdBps);
+    await expect(d.backpressurePool, BackpressurePool.abi, 'pricing', d.pricingCurve);
     await expect(d.backpressurePool, BackpressurePool.abi, 'epochSeconds', p.epochSeconds);
 
     await expect(d.escrowBuffer, EscrowBuffer.abi, 'registry', d.capacityRegistry);
@@ -153,6 +168,23 @@ describe('BPE deployment on anvil', () => {
 
     await expect(d.pipeline, Pipeline.abi, 'registry', d.capacityRegistry);
     await expect(d.pipeline, Pipeline.abi, 'backpressurePool', d.backpressurePool);
+
+    await expect(d.pricingCurve, PricingCurve.abi, 'registry', d.capacityRegistry);
+    await expect(d.pricingCurve, PricingCurve.abi, 'backpressurePool', d.backpressurePool);
+    await expect(d.pricingCurve, PricingCurve.abi, 'targetUtilizationBps', p.targetUtilizationBps);
+    await expect(d.pricingCurve, PricingCurve.abi, 'maxStepBps', p.maxFeeStepBps);
+    await expect(d.pricingCurve, PricingCurve.abi, 'floorBps', p.feeFloorBps);
+    await expect(d.pricingCurve, PricingCurve.abi, 'ceilingBps', p.feeCeilingBps);
+
+    await expect(d.offchainAggregator, OffchainAggregator.abi, 'registry', d.capacityRegistry);
+    await expect(d.offchainAggregator, OffchainAggregator.abi, 'maxAge', p.attestationMaxAge);
+    await expect(d.offchainAggregator, OffchainAggregator.abi, 'maxSkew', p.attestationMaxSkew);
+
+    await expect(d.completionTracker, CompletionTracker.abi, 'registry', d.capacityRegistry);
+    await expect(d.completionTracker, CompletionTracker.abi, 'stakeManager', d.stakeManager);
+    await expect(d.completionTracker, CompletionTracker.abi, 'buffer', d.escrowBuffer);
+    await expect(d.completionTracker, CompletionTracker.abi, 'pricing', d.pricingCurve);
+    await expect(d.completionTracker, CompletionTracker.abi, 'epochSeconds', p.epochSeconds);
   });
 
   it('creates a task type with its own GDA pool, administered by the BackpressurePool, open to any distributor', async () => {
@@ -265,8 +297,7 @@ describe('BPE: bad input is refused with a decoded error and changes nothing', (
     assert.ok(err.message.includes(`(0, ${stack.bpe.params.minSinkStake})`), `names the stake and the minimum: ${err.message}`);
     assert.deepEqual(await sinksOf(), before);
     assert.deepEqual(before, [sink.address]);
-    const state = await read<{ registered: boolean }>(stack, stack.bpe.capacityRegistry, CapacityRegistry.abi, 'sinkState', [taskTypeId, stranger.address]);
-    assert.equal(state.registered, false);
+    assert.equal(await read(stack, stack.bpe.capacityRegistry, CapacityRegistry.abi, 'isRegistered', [taskTypeId, stranger.address]), false);
   });
 
   it('registerSink twice: AlreadyRegistered', async () => {

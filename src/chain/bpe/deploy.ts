@@ -1,10 +1,20 @@
-// Deploys the five BPE settlement contracts onto any EVM endpoint where Superfluid runs.
-// Their constructors reference each other (registry <-> stake manager <-> pool <-> buffer),
-// so each address is predicted from the deployer's nonce and passed in: no setters to attack.
+// Deploys the eight BPE contracts onto any EVM endpoint where Superfluid runs.
+// Their constructors reference each other (registry <-> stake manager <-> pool <-> buffer <->
+// pricing <-> tracker), so each address is predicted from the deployer's nonce and passed in:
+// no setters to attack.
 import { getContractAddress, type Address } from 'viem';
 import type { ChainClients } from '../clients.ts';
 import { deployBytecode } from '../deploy.ts';
-import { BackpressurePool, CapacityRegistry, EscrowBuffer, Pipeline, StakeManager } from './artifacts.generated.ts';
+import {
+  BackpressurePool,
+  CapacityRegistry,
+  CompletionTracker,
+  EscrowBuffer,
+  OffchainAggregator,
+  Pipeline,
+  PricingCurve,
+  StakeManager,
+} from './artifacts.generated.ts';
 
 /** Mechanism parameters, fixed at deployment (SPEC.md section 1 defaults in DEFAULT_PARAMS). */
 export interface BpeParams {
@@ -24,6 +34,18 @@ export interface BpeParams {
   epochSeconds: bigint;
   /** Most seconds of spare capacity one drain pays out. */
   drainWindow: bigint;
+  /** gamma of the queue premium: price = base fee * (1 + gamma * backlog / capacity). */
+  queuePremiumBps: bigint;
+  /** Utilisation (demanded tasks / capacity) the base fee steers toward. */
+  targetUtilizationBps: bigint;
+  /** Largest base fee change per epoch. */
+  maxFeeStepBps: bigint;
+  /** Base fee floor and ceiling, as fractions of the task type's creation price. */
+  feeFloorBps: bigint;
+  feeCeilingBps: bigint;
+  /** Oldest (seconds) an attestation may be when relayed, and how far ahead a signer's clock may run. */
+  attestationMaxAge: bigint;
+  attestationMaxSkew: bigint;
 }
 
 export const DEFAULT_PARAMS: BpeParams = {
@@ -38,14 +60,19 @@ export const DEFAULT_PARAMS: BpeParams = {
   rebalanceThresholdBps: 500n,
   epochSeconds: 300n,
   drainWindow: 300n,
+  queuePremiumBps: 10_000n,
+  targetUtilizationBps: 8_000n,
+  maxFeeStepBps: 1_250n,
+  feeFloorBps: 1_000n,
+  feeCeilingBps: 100_000n,
+  attestationMaxAge: 600n,
+  attestationMaxSkew: 30n,
 };
 
 export interface BpeDeployOptions {
   /** ERC-20 that sinks stake. */
   stakeToken: Address;
-  /** The only address allowed to slash (the CompletionTracker once it exists). */
-  slasher: Address;
-  /** Where slashed stake goes. */
+  /** Where slashed stake goes (the CompletionTracker is the only slasher). */
   slashRecipient: Address;
   params?: Partial<BpeParams>;
 }
@@ -56,6 +83,9 @@ export interface BpeDeployment {
   backpressurePool: Address;
   escrowBuffer: Address;
   pipeline: Address;
+  pricingCurve: Address;
+  offchainAggregator: Address;
+  completionTracker: Address;
   params: BpeParams;
 }
 
@@ -70,13 +100,16 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
     backpressurePool: at(2),
     escrowBuffer: at(3),
     pipeline: at(4),
+    pricingCurve: at(5),
+    offchainAggregator: at(6),
+    completionTracker: at(7),
   };
 
   const deployed = {
     stakeManager: await deployBytecode(clients, 'StakeManager', StakeManager.bytecode, StakeManager.abi, [
       opts.stakeToken,
       predicted.capacityRegistry,
-      opts.slasher,
+      predicted.completionTracker,
       opts.slashRecipient,
       p.stakeUnit,
       p.minSinkStake,
@@ -85,17 +118,22 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
     capacityRegistry: await deployBytecode(clients, 'CapacityRegistry', CapacityRegistry.bytecode, CapacityRegistry.abi, [
       predicted.stakeManager,
       predicted.backpressurePool,
-      p.ewmaAlphaBps,
-      p.commitTimeout,
-      p.minUpdateInterval,
-      p.maxTaskTypesPerSink,
+      predicted.offchainAggregator,
+      {
+        ewmaAlphaBps: p.ewmaAlphaBps,
+        commitTimeout: p.commitTimeout,
+        minUpdateInterval: p.minUpdateInterval,
+        maxTaskTypesPerSink: p.maxTaskTypesPerSink,
+        queuePremiumBps: p.queuePremiumBps,
+        rebalanceThresholdBps: p.rebalanceThresholdBps,
+      },
     ]),
     backpressurePool: await deployBytecode(clients, 'BackpressurePool', BackpressurePool.bytecode, BackpressurePool.abi, [
       predicted.capacityRegistry,
       predicted.escrowBuffer,
       predicted.pipeline,
+      predicted.pricingCurve,
       p.unitScale,
-      p.rebalanceThresholdBps,
       p.epochSeconds,
     ]),
     escrowBuffer: await deployBytecode(clients, 'EscrowBuffer', EscrowBuffer.bytecode, EscrowBuffer.abi, [
@@ -107,6 +145,30 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
       predicted.capacityRegistry,
       predicted.backpressurePool,
     ]),
+    pricingCurve: await deployBytecode(clients, 'PricingCurve', PricingCurve.bytecode, PricingCurve.abi, [
+      predicted.capacityRegistry,
+      predicted.backpressurePool,
+      p.epochSeconds,
+      p.targetUtilizationBps,
+      p.maxFeeStepBps,
+      p.feeFloorBps,
+      p.feeCeilingBps,
+    ]),
+    offchainAggregator: await deployBytecode(
+      clients, 'OffchainAggregator', OffchainAggregator.bytecode, OffchainAggregator.abi,
+      [predicted.capacityRegistry, p.attestationMaxAge, p.attestationMaxSkew],
+    ),
+    completionTracker: await deployBytecode(
+      clients, 'CompletionTracker', CompletionTracker.bytecode, CompletionTracker.abi,
+      [
+        predicted.capacityRegistry,
+        predicted.backpressurePool,
+        predicted.stakeManager,
+        predicted.escrowBuffer,
+        predicted.pricingCurve,
+        p.epochSeconds,
+      ],
+    ),
   };
   for (const [name, address] of Object.entries(deployed)) {
     const expected = predicted[name as keyof typeof predicted];

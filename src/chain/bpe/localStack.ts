@@ -17,7 +17,7 @@ export interface LocalStack extends BpeContext {
   /** Payment Super Token and its underlying (also the stake token; anyone may mint it). */
   token: Address;
   underlying: Address;
-  /** Deployer, also the slasher and slash recipient until a CompletionTracker exists. */
+  /** Deployer, also the recipient of slashed stake. */
   deployer: Account;
   /** Mints stake tokens (the test ERC-20) to `to`. */
   mintStakeTokens(to: Address, amount: bigint): Promise<void>;
@@ -46,7 +46,6 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     });
     const bpe = await deployBpe(clients, {
       stakeToken: underlying,
-      slasher: deployer.address,
       slashRecipient: deployer.address,
       params: opts.params,
     });
