@@ -74,7 +74,7 @@ library CapacityMath {
     /// @dev A backlog makes a sink dearer, so the pool sends it less: backpressure in price form.
     /// Equals C without backlog; falls towards 0 as the backlog grows; 0 without capacity.
     function queueWeight(uint256 capacity, uint256 backlog, uint256 premiumBps) internal pure returns (uint256) {
-        if (capacity == 0) return 0;
+        if (backlog == 0 || capacity == 0) return capacity;
         return Math.mulDiv(capacity * capacity, BPS, capacity * BPS + premiumBps * backlog);
     }
 
@@ -93,7 +93,11 @@ library CapacityMath {
     /// @notice One EIP-1559-style base fee step towards a target utilisation.
     /// @dev fee * (1 + maxStep * (u - target) / target), the relative step clamped to +-maxStep,
     /// the result to [floor, ceiling]. Utilisation u = demanded / capacity (bps); with no capacity,
-    /// any demand counts as the maximum up-step and no demand as the maximum down-step.
+    /// any demand counts as the maximum up-step and no demand as the maximum down-step. Both the
+    /// step (in bps) and the new fee round away from the current fee, so any utilisation off the
+    /// target moves the fee by at least 1 bps and 1 wei (as EIP-1559's minimum increase): rounding
+    /// the up-step down would freeze the fee while demand sits just above the target
+    /// (u - target < target / maxStep, e.g. 80.00-80.06 % for an 80 % target and a 12.5 % step).
     function baseFeeStep(
         uint256 fee,
         uint256 utilizationBps,
@@ -104,7 +108,9 @@ library CapacityMath {
     ) internal pure returns (uint256) {
         uint256 next;
         if (utilizationBps >= targetBps) {
-            uint256 up = Math.min(Math.mulDiv(maxStepBps, utilizationBps - targetBps, targetBps), maxStepBps);
+            uint256 up = Math.min(
+                Math.mulDiv(maxStepBps, utilizationBps - targetBps, targetBps, Math.Rounding.Ceil), maxStepBps
+            );
             next = Math.mulDiv(fee, BPS + up, BPS, Math.Rounding.Ceil);
         } else {
             uint256 down = Math.mulDiv(maxStepBps, targetBps - utilizationBps, targetBps, Math.Rounding.Ceil);
