@@ -1,12 +1,14 @@
 // `npm run bench:gas`: execution gas of every BPE operation on a local anvil running the real
 // Superfluid protocol (optimizer on, as deployed). Prints one JSON object: operation -> gas.
 // Execution gas = gasUsed - 21,000 - calldata cost, i.e. what the contracts themselves spend.
-import { keccak256, parseEventLogs, toHex, type Account, type Hex, type TransactionReceipt } from 'viem';
+import { encodeFunctionData, keccak256, parseEventLogs, toHex, type Account, type Hex, type LocalAccount, type TransactionReceipt } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { gdaForwarderAbi } from '../src/chain/abis.ts';
 import { confirm } from '../src/chain/deploy.ts';
 import { BackpressurePool } from '../src/chain/bpe/artifacts.generated.ts';
 import * as bpe from '../src/chain/bpe/actions.ts';
+import * as verification from '../src/chain/bpe/verification.ts';
+import { PricingCurve } from '../src/chain/bpe/artifacts.generated.ts';
 import { startLocalStack, type LocalStack } from '../src/chain/bpe/localStack.ts';
 
 const PRICE = 10n ** 15n;
@@ -31,7 +33,7 @@ async function inBatches<T>(items: T[], task: (item: T) => Promise<unknown>, siz
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(task));
 }
 
-function benchAccount(label: string): Account {
+function benchAccount(label: string): LocalAccount {
   return privateKeyToAccount(keccak256(toHex(`bpe-gas-bench/${label}`)));
 }
 
@@ -41,7 +43,7 @@ async function fund(stack: LocalStack, account: Account): Promise<void> {
 }
 
 /** Sinks staked, registered, connected and settled at SETTLED capacity, in parallel per round. */
-async function settledSinks(stack: LocalStack, taskTypeId: Hex, pool: Hex, prefix: string, n: number): Promise<Account[]> {
+async function settledSinks(stack: LocalStack, taskTypeId: Hex, pool: Hex, prefix: string, n: number): Promise<LocalAccount[]> {
   const sinks = Array.from({ length: n }, (_, i) => benchAccount(`${prefix}-${i}`));
   // Minting is sent by the deployer, so it goes one by one; each sink's own transactions in parallel.
   for (const s of sinks) await fund(stack, s);
@@ -131,6 +133,8 @@ async function main(): Promise<void> {
     await bpe.advanceTime(stack.clients, Number(stack.bpe.params.drainWindow));
     await measure('drain', bpe.drain(stack, source, b.taskTypeId));
 
+    await verificationGas(stack, source, gas, measure);
+
     // Reference: Superfluid's own updateMemberUnits on an existing member of a flowing pool.
     const ref = await referenceUpdateMemberUnits(stack, source);
     gas.superfluid_updateMemberUnits = ref;
@@ -140,7 +144,66 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(gas, null, 2)}\n`);
 }
 
-async function referenceUpdateMemberUnits(stack: LocalStack, source: Account): Promise<number> {
+/** Gas per attestation of a relayed batch, calldata and signature checks included (base fee excluded). */
+async function perAttestation(stack: LocalStack, receipt: TransactionReceipt, n: number): Promise<number> {
+  return Math.round(Number(receipt.gasUsed - 21_000n) / n);
+}
+
+async function verificationGas(
+  stack: LocalStack, source: LocalAccount, gas: Record<string, number>,
+  measure: (key: string, receipt: Promise<TransactionReceipt>) => Promise<void>,
+): Promise<void> {
+  progress('attestations: 50 sinks ...');
+  const t = await taskType(stack, 'attest');
+  const sinks = await settledSinks(stack, t.taskTypeId, t.pool, 'attest', 50);
+  await bpe.setStream(stack, source, stack.token, t.pool, (50n * SETTLED * PRICE) / stack.bpe.params.epochSeconds / 2n);
+  const batch = async (capacity: bigint, nonce: number) => {
+    await bpe.advanceTime(stack.clients, Number(stack.bpe.params.minUpdateInterval));
+    const { timestamp } = await stack.clients.publicClient.getBlock();
+    const items = await Promise.all(sinks.map((sink) => verification.signAttestation(stack, sink, {
+      taskTypeId: t.taskTypeId, capacity, backlog: 0n, nonce, timestamp,
+    })));
+    const result = await verification.submitAttestations(stack, stack.deployer, items);
+    if (result.accepted !== sinks.length) throw new Error(`only ${result.accepted} of ${sinks.length} attestations accepted`);
+    return result.receipt;
+  };
+  // 50 -> 49 declared: smoothed 49, inside the deadband: no unit changes.
+  gas.submitAttestations_50 = await perAttestation(stack, await batch(49n, 1), 50);
+  progress(`submitAttestations_50: ${gas.submitAttestations_50}`);
+  // 49 -> 30 declared: smoothed 43, 14 % below the units: every sink is re-weighted.
+  gas.submitAttestations_50_unitChanges = await perAttestation(stack, await batch(30n, 2), 50);
+  progress(`submitAttestations_50_unitChanges: ${gas.submitAttestations_50_unitChanges}`);
+
+  // A backlog report that moves the sink's weight inside the deadband (43 -> 42).
+  await measure('reportBacklog', verification.reportBacklog(stack, sinks[0]!, t.taskTypeId, 1n));
+
+  // Completion receipts from a paying source, then the sink's epoch closes.
+  const sink = sinks[1]!;
+  const now = (await stack.clients.publicClient.getBlock()).timestamp;
+  const receipt = (i: number) => ({
+    taskId: keccak256(toHex(`task-${i}`)), taskTypeId: t.taskTypeId, sink: sink.address, source: source.address,
+    completedAt: now, deadline: now + 3600n,
+  });
+  const record = async (i: number) => verification.recordCompletion(
+    stack, stack.deployer, receipt(i),
+    await verification.signReceipt(stack, sink, receipt(i)), await verification.signReceipt(stack, source, receipt(i)),
+  );
+  await record(0); // opens the sink's window
+  await measure('recordCompletion', record(1));
+  await bpe.advanceTime(stack.clients, Number(stack.bpe.params.epochSeconds));
+  await measure('advanceEpoch', verification.advanceSinkEpoch(stack, stack.deployer, t.taskTypeId, sink.address));
+  await measure('advanceEpoch_pricing', verification.advancePriceEpoch(stack, stack.deployer, t.taskTypeId));
+
+  const quote = await stack.clients.publicClient.estimateGas({
+    account: stack.deployer.address,
+    to: stack.bpe.pricingCurve,
+    data: encodeFunctionData({ abi: PricingCurve.abi, functionName: 'priceOf', args: [t.taskTypeId, sinks[0]!.address] }),
+  });
+  gas.priceQuote = Number(quote) - 21_000;
+  await bpe.setStream(stack, source, stack.token, t.pool, 0n);
+}
+
+async function referenceUpdateMemberUnits(stack: LocalStack, source: LocalAccount): Promise<number> {
   const { walletClient, publicClient } = stack.clients;
   const fwd = { address: stack.framework.gdaV1Forwarder, abi: gdaForwarderAbi } as const;
   const { result, request } = await publicClient.simulateContract({

@@ -26,7 +26,7 @@ const GAS_HEADROOM_PERCENT = 150n;
  * Estimates (which reports a revert with its decoded custom error before anything is sent),
  * sends with headroom, and waits for a successful receipt.
  */
-async function write(ctx: BpeContext, what: string, request: WriteRequest): Promise<TransactionReceipt> {
+export async function write(ctx: BpeContext, what: string, request: WriteRequest): Promise<TransactionReceipt> {
   const { publicClient, walletClient } = ctx.clients;
   const estimate = await publicClient.estimateContractGas(request as Parameters<typeof publicClient.estimateContractGas>[0]);
   const gas = (estimate * GAS_HEADROOM_PERCENT) / 100n;

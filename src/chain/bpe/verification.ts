@@ -1,0 +1,166 @@
+// Declare, verify, price: signed capacity attestations relayed through the OffchainAggregator,
+// dual-signed completion receipts for the CompletionTracker, backlog reports and the
+// PricingCurve's epochs. Signing happens locally (EIP-712); nothing here trusts the relayer.
+import {
+  parseEventLogs,
+  parseSignature,
+  signatureToCompactSignature,
+  type Account, type Address, type Hex, type LocalAccount, type TransactionReceipt } from 'viem';
+import { CapacityRegistry, CompletionTracker, OffchainAggregator, PricingCurve } from './artifacts.generated.ts';
+import { write, type BpeContext } from './actions.ts';
+
+// ---------------------------------------------------------------- attestations
+
+export interface CapacityReport {
+  taskTypeId: Hex;
+  /** Tasks per epoch the sink can serve. */
+  capacity: bigint;
+  /** Tasks waiting in its queue. */
+  backlog: bigint;
+  /** Strictly increasing per (task type, sink). */
+  nonce: number;
+  /** Unix seconds when signed (must be fresh when relayed). */
+  timestamp: bigint;
+}
+
+export interface SignedAttestation {
+  taskTypeId: Hex;
+  sink: Address;
+  capacity: bigint;
+  backlog: bigint;
+  nonce: number;
+  timestamp: bigint;
+  r: Hex;
+  vs: Hex;
+}
+
+const attestationTypes = {
+  CapacityAttestation: [
+    { name: 'taskTypeId', type: 'bytes32' },
+    { name: 'sink', type: 'address' },
+    { name: 'capacity', type: 'uint64' },
+    { name: 'backlog', type: 'uint64' },
+    { name: 'nonce', type: 'uint32' },
+    { name: 'timestamp', type: 'uint64' },
+  ],
+} as const;
+
+/** The sink signs its capacity report (EIP-712, compact EIP-2098 signature). */
+export async function signAttestation(
+  ctx: BpeContext, sink: LocalAccount, report: CapacityReport,
+): Promise<SignedAttestation> {
+  const message = { ...report, sink: sink.address };
+  const signature = await sink.signTypedData({
+    domain: await domainOf(ctx, 'BPE OffchainAggregator', ctx.bpe.offchainAggregator),
+    types: attestationTypes,
+    primaryType: 'CapacityAttestation',
+    message,
+  });
+  const { r, yParityAndS } = toCompact(signature);
+  return { ...message, r, vs: yParityAndS };
+}
+
+/** Relays a batch; returns the receipt with how many items were accepted and why others were not. */
+export async function submitAttestations(
+  ctx: BpeContext, relayer: Account, items: SignedAttestation[],
+): Promise<{ receipt: TransactionReceipt; accepted: number; rejected: { sink: Address; nonce: bigint; reason: number }[] }> {
+  const receipt = await write(ctx, `relaying ${items.length} attestations`, {
+    account: relayer, address: ctx.bpe.offchainAggregator, abi: OffchainAggregator.abi, functionName: 'submitAttestations', args: [items],
+  });
+  const [summary] = parseEventLogs({ abi: OffchainAggregator.abi, eventName: 'AttestationsSubmitted', logs: receipt.logs });
+  const rejected = parseEventLogs({ abi: OffchainAggregator.abi, eventName: 'AttestationRejected', logs: receipt.logs })
+    .map((e) => ({ sink: e.args.sink, nonce: e.args.nonce, reason: e.args.reason }));
+  return { receipt, accepted: Number(summary?.args.accepted ?? 0n), rejected };
+}
+
+/** The sink reports its own backlog directly (its queue premium and pool weight follow). */
+export async function reportBacklog(ctx: BpeContext, sink: Account, taskTypeId: Hex, backlog: bigint): Promise<TransactionReceipt> {
+  return write(ctx, 'reporting backlog', {
+    account: sink, address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'reportBacklog', args: [taskTypeId, backlog],
+  });
+}
+
+// ---------------------------------------------------------------- completion receipts
+
+export interface CompletionReceipt {
+  taskId: Hex;
+  taskTypeId: Hex;
+  sink: Address;
+  source: Address;
+  /** Unix seconds, chosen by the signers (never the chain's clock). */
+  completedAt: bigint;
+  deadline: bigint;
+}
+
+const receiptTypes = {
+  CompletionReceipt: [
+    { name: 'taskId', type: 'bytes32' },
+    { name: 'taskTypeId', type: 'bytes32' },
+    { name: 'sink', type: 'address' },
+    { name: 'source', type: 'address' },
+    { name: 'completedAt', type: 'uint64' },
+    { name: 'deadline', type: 'uint64' },
+  ],
+} as const;
+
+/** One party's EIP-712 signature over a receipt (both sink and source sign the same message). */
+export async function signReceipt(ctx: BpeContext, signer: LocalAccount, receipt: CompletionReceipt): Promise<Hex> {
+  return signer.signTypedData({
+    domain: await domainOf(ctx, 'BPE CompletionTracker', ctx.bpe.completionTracker),
+    types: receiptTypes,
+    primaryType: 'CompletionReceipt',
+    message: receipt,
+  });
+}
+
+export async function recordCompletion(
+  ctx: BpeContext, submitter: Account, receipt: CompletionReceipt, sinkSignature: Hex, sourceSignature: Hex,
+): Promise<TransactionReceipt> {
+  return write(ctx, 'recording a completion', {
+    account: submitter,
+    address: ctx.bpe.completionTracker,
+    abi: CompletionTracker.abi,
+    functionName: 'recordCompletion',
+    args: [receipt, sinkSignature, sourceSignature],
+  });
+}
+
+/** Closes the sink's evaluation window (anyone may); the only path to a slash. */
+export async function advanceSinkEpoch(ctx: BpeContext, caller: Account, taskTypeId: Hex, sink: Address): Promise<TransactionReceipt> {
+  return write(ctx, 'advancing the sink epoch', {
+    account: caller, address: ctx.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'advanceEpoch', args: [taskTypeId, sink],
+  });
+}
+
+// ---------------------------------------------------------------- pricing
+
+/** Moves the task type's base fee one step per epoch passed (anyone may). */
+export async function advancePriceEpoch(ctx: BpeContext, caller: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
+  return write(ctx, 'advancing the price epoch', {
+    account: caller, address: ctx.bpe.pricingCurve, abi: PricingCurve.abi, functionName: 'advanceEpoch', args: [taskTypeId],
+  });
+}
+
+/** A sink's current price per task (token wei): base fee times its queue premium. */
+export async function priceOf(ctx: BpeContext, taskTypeId: Hex, sink: Address): Promise<bigint> {
+  return ctx.clients.publicClient.readContract({
+    address: ctx.bpe.pricingCurve, abi: PricingCurve.abi, functionName: 'priceOf', args: [taskTypeId, sink],
+  });
+}
+
+export async function baseFee(ctx: BpeContext, taskTypeId: Hex): Promise<bigint> {
+  return ctx.clients.publicClient.readContract({
+    address: ctx.bpe.pricingCurve, abi: PricingCurve.abi, functionName: 'baseFee', args: [taskTypeId],
+  });
+}
+
+// ---------------------------------------------------------------- internals
+
+async function domainOf(ctx: BpeContext, name: string, verifyingContract: Address) {
+  return { name, version: '1', chainId: await ctx.clients.publicClient.getChainId(), verifyingContract };
+}
+
+/** viem signs 65-byte signatures; the aggregator takes EIP-2098's 64 bytes. */
+function toCompact(signature: Hex): { r: Hex; yParityAndS: Hex } {
+  return signatureToCompactSignature(parseSignature(signature));
+}
