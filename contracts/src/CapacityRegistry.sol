@@ -285,7 +285,7 @@ contract CapacityRegistry is ICapacityRegistry {
         returns (Rejection)
     {
         if (msg.sender != aggregator) revert NotAggregator(msg.sender);
-        SinkState memory s = _states[taskTypeId][sink];
+        SinkState memory s = _load(taskTypeId, sink);
         if (s.index == 0) return Rejection.NotRegistered;
         if (nonce <= s.nonce) return Rejection.NonceNotIncreasing;
         if (nonce > type(uint32).max || capacity > MAX_VALUE || backlog > MAX_VALUE) return Rejection.OutOfRange;
@@ -310,7 +310,7 @@ contract CapacityRegistry is ICapacityRegistry {
         uint256 newAllocated;
         for (uint256 i; i < regs.length; ++i) {
             bytes32 taskTypeId = regs[i];
-            SinkState memory s = _states[taskTypeId][sink];
+            SinkState memory s = _load(taskTypeId, sink);
             uint256 allowance = uint256(s.allowance) * cap / allocated;
             uint256 smoothed = uint256(s.smoothed) * cap / allocated;
             s.allowance = uint40(allowance);
@@ -437,14 +437,14 @@ contract CapacityRegistry is ICapacityRegistry {
     ) internal {
         uint256 oldWeight = CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
         uint256 weight = CapacityMath.queueWeight(smoothed, backlog, queuePremiumBps);
-        t.totalCapacity = t.totalCapacity - s.smoothed + uint128(smoothed);
-        t.totalWeight = t.totalWeight - uint128(oldWeight) + uint128(weight);
+        (t.totalCapacity, t.totalWeight) =
+            (t.totalCapacity - s.smoothed + uint128(smoothed), t.totalWeight - uint128(oldWeight) + uint128(weight));
         s.smoothed = uint40(smoothed);
         s.backlog = uint40(backlog);
         bool push =
             force ? s.pushed != weight : CapacityMath.outsideDeadband(s.pushed, weight, rebalanceThresholdBps);
         if (push) s.pushed = uint40(weight);
-        _states[taskTypeId][sink] = s;
+        _store(taskTypeId, sink, s);
         if (push) backpressurePool.setSinkUnits(taskTypeId, sink, weight);
     }
 
@@ -464,8 +464,36 @@ contract CapacityRegistry is ICapacityRegistry {
     }
 
     function _registered(bytes32 taskTypeId, address sink) internal view returns (SinkState memory s) {
-        s = _states[taskTypeId][sink];
+        s = _load(taskTypeId, sink);
         if (s.index == 0) revert NotRegistered(taskTypeId, sink);
+    }
+
+    /// @dev Reads a registration's slot with one SLOAD (the compiler would load field by field).
+    /// Bit layout = Solidity's own packing of SinkState, so ordinary accessors see the same data.
+    function _load(bytes32 taskTypeId, address sink) internal view returns (SinkState memory s) {
+        SinkState storage p = _states[taskTypeId][sink];
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(p.slot)
+        }
+        s.index = uint32(word);
+        s.lastUpdate = uint32(word >> 32);
+        s.smoothed = uint40(word >> 64);
+        s.allowance = uint40(word >> 104);
+        s.backlog = uint40(word >> 144);
+        s.pushed = uint40(word >> 184);
+        s.nonce = uint32(word >> 224);
+    }
+
+    /// @dev Writes a registration's slot with one SSTORE (the compiler would store field by field).
+    function _store(bytes32 taskTypeId, address sink, SinkState memory s) internal {
+        SinkState storage p = _states[taskTypeId][sink];
+        uint256 word = uint256(s.index) | uint256(s.lastUpdate) << 32 | uint256(s.smoothed) << 64
+            | uint256(s.allowance) << 104 | uint256(s.backlog) << 144 | uint256(s.pushed) << 184
+            | uint256(s.nonce) << 224;
+        assembly ("memory-safe") {
+            sstore(p.slot, word)
+        }
     }
 
     /// @dev Swap-and-pop, keeping the moved sink's index right.
