@@ -11,6 +11,7 @@ import {CapacityRegistry} from "../src/CapacityRegistry.sol";
 import {BackpressurePool} from "../src/BackpressurePool.sol";
 import {EscrowBuffer} from "../src/EscrowBuffer.sol";
 import {Pipeline} from "../src/Pipeline.sol";
+import {ICapacitySignal} from "../src/interfaces/ICapacitySignal.sol";
 
 /// @notice Attacks as tests: each one is an adversary trying something, and the assertion that it
 /// fails (with the specific error) or gains nothing.
@@ -78,17 +79,59 @@ contract AttacksTest is BPETest {
         );
     }
 
-    /// @notice One stake never backs more than its cap across task types.
+    /// @notice One stake never backs more than its cap across task types: the first registration
+    /// takes the whole cap as its allowance, a second one finds nothing left, allowances can only be
+    /// moved (never raised past the cap), and every declaration is capped by its allowance.
     function test_oneStakeCannotBackTwoTaskTypesBeyondItsCap() public {
         bytes32 id2 = _taskType("other", 0);
         _stake(mallory, 400e18); // cap 20
         _register(mallory, id);
-        _register(mallory, id2);
+        _connect(mallory, id);
+        assertEq(registry.sinkState(id, mallory).allowance, 20, "the whole cap");
         _declareUntilSettled(mallory, id, 20);
-        _declare(mallory, id2, 20);
-        assertEq(registry.sinkState(id2, mallory).raw, 0, "no room left");
-        assertEq(registry.getSmoothedCapacity(id2, mallory), 0);
-        assertEq(registry.reservedCapacity(mallory), 20);
+
+        // 1. a second registration while the whole cap backs the first
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 20, 20));
+        registry.registerSink(id2);
+        // 2. an allowance above the cap
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        registry.setAllowance(id, 21);
+
+        // 3. moving cap: lowering one allowance drops that capacity at once, and only the freed
+        //    cap backs the second registration
+        vm.prank(mallory);
+        registry.setAllowance(id, 12);
+        assertEq(registry.getSmoothedCapacity(id, mallory), 12, "capacity follows the allowance down at once");
+        assertEq(_units(id, mallory), 12 * UNIT_SCALE, "and the units");
+        _register(mallory, id2);
+        _connect(mallory, id2);
+        assertEq(registry.sinkState(id2, mallory).allowance, 8, "only what was freed");
+        assertEq(registry.allocatedCapacity(mallory), 20);
+
+        // 4. over-declaring in the second type gets the allowance, not the declaration
+        bytes32 nonce = _commit(mallory, id2, 20);
+        vm.roll(block.number + 1);
+        vm.expectEmit(true, true, false, true, address(registry));
+        emit ICapacitySignal.CapacityRevealed(id2, mallory, 8, 3);
+        vm.prank(mallory);
+        registry.revealCapacity(id2, 20, nonce);
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _declareUntilSettled(mallory, id2, 8);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        registry.setAllowance(id2, 9);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        registry.setAllowance(id, 13);
+
+        assertEq(
+            registry.getSmoothedCapacity(id, mallory) + registry.getSmoothedCapacity(id2, mallory),
+            stakeManager.getCapacityCap(mallory),
+            "both types together: exactly the cap, never more"
+        );
+        assertEq(registry.allocatedCapacity(mallory), 20);
     }
 
     /// @notice Splitting a stake over identities: sqrt caps give at most sqrt(n) more, and
@@ -113,6 +156,41 @@ contract AttacksTest is BPETest {
         vm.prank(tiny);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.InsufficientStake.selector, 50e18, MIN_SINK_STAKE));
         registry.registerSink(id);
+    }
+
+    // ---------------------------------------------------------------- backlog reports
+
+    /// @notice A backlog report moves only the reporter's own weight: a stranger cannot report
+    /// one for the victim, and a registered sink's report (true or false) can only lower its own
+    /// weight, never raise it above its smoothed capacity or touch anyone else's units.
+    function test_backlogReportMovesOnlyTheReportersOwnWeight() public {
+        _declareUntilSettled(victim, id, 20);
+        uint256 victimUnits = _units(id, victim);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotRegistered.selector, id, mallory));
+        registry.reportBacklog(id, 1_000_000);
+        assertEq(registry.weightOf(id, victim), 20, "the victim's weight is untouched");
+
+        _stake(mallory, 400e18);
+        _register(mallory, id);
+        _connect(mallory, id);
+        _declareUntilSettled(mallory, id, 20);
+        // under-reporting (0) gains nothing beyond the smoothed capacity
+        vm.prank(mallory);
+        registry.reportBacklog(id, 0);
+        assertEq(registry.weightOf(id, mallory), 20, "never above the smoothed capacity");
+        // a huge report zeroes only her own weight
+        uint256 max = registry.MAX_VALUE();
+        vm.prank(mallory);
+        registry.reportBacklog(id, max);
+        assertEq(registry.weightOf(id, mallory), 0);
+        assertEq(_units(id, mallory), 0);
+        assertEq(_units(id, victim), victimUnits, "the victim's units are untouched");
+        (uint256 capacity, uint256 backlog) = registry.signalOf(id, victim);
+        assertEq(capacity, 20);
+        assertEq(backlog, 0, "the victim's backlog is untouched");
+        assertEq(registry.totalWeight(id), 20, "only the victim's weight remains");
+        assertEq(registry.totalCapacity(id), 40, "capacity is not what a backlog moves");
     }
 
     // ---------------------------------------------------------------- unstake before slash
@@ -308,13 +386,20 @@ contract AttacksTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotRegistry.selector, mallory));
         bpPool.createPool(id, token);
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotRegistry.selector, mallory));
-        bpPool.onCapacityChanged(id, mallory, 1_000, true);
+        bpPool.setSinkUnits(id, mallory, 1_000);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, mallory));
+        registry.takeWeights(id);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotAggregator.selector, mallory));
+        registry.applyAttestation(id, victim, 20, 0, 1);
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotPipeline.selector, mallory));
         bpPool.setCapacityLimit(id, 0);
         vm.expectRevert(abi.encodeWithSelector(EscrowBuffer.NotBackpressurePool.selector, mallory));
         buffer.creditRemainder(id, 1e18);
         vm.stopPrank();
         assertEq(stakeManager.accountOf(victim).registrations, 1, "nothing moved");
+        assertEq(_units(id, mallory), 0, "no units for mallory");
+        assertEq(registry.sinkState(id, victim).nonce, 0, "no attestation applied");
+        assertEq(registry.getSmoothedCapacity(id, victim), 0);
         assertFalse(bpPool.poolInfo(id).limited);
         assertEq(buffer.ledgerOf(id).credited, 0);
     }

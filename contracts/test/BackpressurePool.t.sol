@@ -11,6 +11,7 @@ import {BPETest} from "./utils/BPETest.sol";
 import {BackpressurePool} from "../src/BackpressurePool.sol";
 import {IBackpressurePool} from "../src/interfaces/IBackpressurePool.sol";
 import {EscrowBuffer} from "../src/EscrowBuffer.sol";
+import {CapacityRegistry} from "../src/CapacityRegistry.sol";
 import {CapacityMath} from "../src/libraries/CapacityMath.sol";
 
 /// @notice BackpressurePool on the real GDA: pool creation, unit sync and its deadband, the
@@ -43,8 +44,9 @@ contract BackpressurePoolTest is BPETest {
         assertEq(address(bpPool.registry()), address(registry));
         assertEq(address(bpPool.buffer()), address(buffer));
         assertEq(bpPool.pipeline(), address(pipeline));
+        assertEq(address(bpPool.pricing()), address(pricing));
         assertEq(bpPool.unitScale(), UNIT_SCALE);
-        assertEq(bpPool.rebalanceThresholdBps(), REBALANCE_THRESHOLD_BPS);
+        assertEq(registry.rebalanceThresholdBps(), REBALANCE_THRESHOLD_BPS, "the deadband lives in the registry");
         assertEq(bpPool.epochSeconds(), EPOCH);
     }
 
@@ -83,11 +85,42 @@ contract BackpressurePoolTest is BPETest {
         assertEq(bpPool.getPool(BOGUS), address(0));
     }
 
-    function test_onCapacityChanged_onlyRegistry() public {
+    function test_setSinkUnits_onlyRegistry() public {
         vm.prank(a);
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotRegistry.selector, a));
-        bpPool.onCapacityChanged(id, a, 1_000, true);
+        bpPool.setSinkUnits(id, a, 1_000);
         assertEq(_units(id, a), 10 * UNIT_SCALE, "unchanged");
+        // not even the pool's admin-side contracts: only the registry
+        vm.prank(address(pipeline));
+        vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotRegistry.selector, address(pipeline)));
+        bpPool.setSinkUnits(id, a, 0);
+        assertEq(_units(id, a), 10 * UNIT_SCALE, "unchanged");
+    }
+
+    function test_setSinkUnits_fromTheRegistrySetsExactlyWeightTimesScale() public {
+        vm.expectEmit(true, true, false, true, address(bpPool));
+        emit BackpressurePool.SinkUnitsUpdated(id, a, 7 * UNIT_SCALE);
+        vm.prank(address(registry));
+        bpPool.setSinkUnits(id, a, 7);
+        assertEq(_units(id, a), 7 * UNIT_SCALE, "no deadband here: the registry decided");
+    }
+
+    /// @notice The registry's takeWeights is the pool's alone (it records every weight as pushed).
+    function test_takeWeights_onlyThePool() public {
+        vm.prank(a);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, a));
+        registry.takeWeights(id);
+        vm.prank(address(registry));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, address(registry)));
+        registry.takeWeights(id);
+        vm.prank(address(bpPool));
+        (address[] memory sinks, uint256[] memory weights) = registry.takeWeights(id);
+        assertEq(sinks.length, 3);
+        assertEq(weights.length, 3);
+        for (uint256 i; i < sinks.length; ++i) {
+            assertEq(weights[i], registry.weightOf(id, sinks[i]));
+            assertEq(registry.sinkState(id, sinks[i]).pushed, weights[i], "recorded as pushed");
+        }
     }
 
     // ---------------------------------------------------------------- units follow capacity
@@ -169,6 +202,83 @@ contract BackpressurePoolTest is BPETest {
         assertEq(sinkUpdates, 1, "only the declaring sink is re-weighted");
         assertLe(unitUpdates, 2, "at most its own units and the buffer's");
         assertGe(unitUpdates, 1);
+    }
+
+    // ---------------------------------------------------------------- units follow the queue-adjusted weight
+
+    /// @notice A backlog makes a sink dearer, so it gets less: its units are its queue-adjusted
+    /// weight C^2 / (C + backlog) (gamma = 1), re-set in the report's own transaction, and the
+    /// pool routes by the total weight.
+    function test_units_followQueueWeight() public {
+        _stream(src, id, _rate(30));
+        uint256 rateA = _memberRate(id, a);
+        uint256 rateC = _memberRate(id, c);
+        assertEq(rateC, 3 * rateA);
+
+        vm.expectEmit(true, true, false, true, address(bpPool));
+        emit BackpressurePool.SinkUnitsUpdated(id, c, 15 * UNIT_SCALE);
+        vm.prank(c);
+        registry.reportBacklog(id, 30); // 30^2 / (30 + 30) = 15
+        assertEq(registry.weightOf(id, c), 15);
+        assertEq(_units(id, c), 15 * UNIT_SCALE, "units drop in the same transaction");
+        assertEq(registry.getSmoothedCapacity(id, c), 30, "capacity itself unchanged");
+        assertEq(registry.totalWeight(id), 45);
+        assertEq(registry.totalCapacity(id), 60);
+        assertEq(bpPool.effectiveCapacity(id), 45, "the pool routes by weight");
+        assertEq(bpPool.absorbableRate(id), _rateOf(45));
+        // shares now 10 : 20 : 15 of 45
+        assertLt(_memberRate(id, c), rateC, "the backlogged sink loses share");
+        assertGt(_memberRate(id, a), rateA, "the others gain it");
+        assertApproxEqAbs(_memberRate(id, c) * 10, _memberRate(id, a) * 15, 15 * UNIT_SCALE * 10);
+
+        // the queue clears: the weight, the units and the share come back
+        vm.prank(c);
+        registry.reportBacklog(id, 0);
+        assertEq(_units(id, c), 30 * UNIT_SCALE);
+        assertEq(registry.totalWeight(id), 60);
+        assertEq(_memberRate(id, c), 3 * _memberRate(id, a));
+    }
+
+    /// @notice The deadband applies to the weight: a small backlog leaves the units alone (no GDA
+    /// call), a rebalance then makes them exact.
+    function test_units_smallBacklogStaysInTheDeadband() public {
+        vm.recordLogs();
+        vm.prank(c);
+        registry.reportBacklog(id, 1); // 900 / 31 = 29: 3.3 % off
+        assertEq(registry.weightOf(id, c), 29);
+        assertEq(_units(id, c), 30 * UNIT_SCALE, "inside the deadband: unchanged");
+        assertEq(registry.sinkState(id, c).pushed, 30, "the pool still has the old weight");
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].emitter != address(_pool(id)), "no pool call");
+            assertTrue(logs[i].topics[0] != BackpressurePool.SinkUnitsUpdated.selector, "no unit update");
+        }
+        assertFalse(bpPool.needsRebalance(id));
+        bpPool.rebalance(id);
+        assertEq(_units(id, c), 29 * UNIT_SCALE, "exact after a rebalance");
+        assertEq(registry.sinkState(id, c).pushed, 29);
+    }
+
+    /// @notice What the sinks absorb is priced by the PricingCurve's base fee: the creation price
+    /// until the first epoch step, the stepped fee after it; the overflow share follows at once.
+    function test_absorbableRate_pricedByTheBaseFee() public {
+        assertEq(pricing.baseFee(id), PRICE, "the creation price before the first step");
+        assertEq(bpPool.absorbableRate(id), 60 * PRICE / EPOCH);
+        // 2 % more than the sinks absorb at the creation price: an overflow share
+        _stream(src, id, int96(int256(60 * PRICE / EPOCH * 102 / 100)));
+        bpPool.updateOverflow(id);
+        assertGt(_units(id, address(buffer)), 0, "overflow at the creation price");
+
+        // utilisation ~102 % against a target of 80 %: the fee steps up ~3.4 %, past the 2 %
+        vm.warp(block.timestamp + EPOCH);
+        pricing.advanceEpoch(id);
+        uint256 fee = pricing.baseFee(id);
+        assertGt(fee, PRICE * 10_300 / 10_000, "the fee stepped up");
+        assertLt(fee, PRICE * 10_400 / 10_000);
+        assertEq(bpPool.absorbableRate(id), 60 * fee / EPOCH, "absorbable priced by the new fee");
+        assertGt(bpPool.absorbableRate(id), bpPool.inflowRate(id));
+        assertEq(_units(id, address(buffer)), 0, "the overflow share went away in the same transaction");
+        assertEq(_memberRate(id, address(buffer)), 0);
     }
 
     // ---------------------------------------------------------------- overflow share
@@ -276,7 +386,8 @@ contract BackpressurePoolTest is BPETest {
     }
 
     /// @notice The deadband lets single updates leave units a little off their target; a paid-for
-    /// rebalance leaves nothing stale: every sink's units exactly smoothed * scale.
+    /// rebalance leaves nothing stale: every sink's units exactly weight * scale, every weight
+    /// recorded as pushed.
     function test_rebalance_makesDriftedUnitsExact() public {
         address big = _sink("big", id, 20_000e18);
         _declareUntilSettled(big, id, 100);
@@ -289,7 +400,21 @@ contract BackpressurePoolTest is BPETest {
         address[] memory sinks = registry.sinksOf(id);
         for (uint256 i; i < sinks.length; ++i) {
             assertEq(_units(id, sinks[i]), registry.getSmoothedCapacity(id, sinks[i]) * UNIT_SCALE);
+            assertEq(registry.sinkState(id, sinks[i]).pushed, registry.weightOf(id, sinks[i]));
         }
+        // with backlogs the target is the weight, not the capacity
+        vm.prank(a);
+        registry.reportBacklog(id, 1); // 100 / 11 = 9: 10 % off, pushed at once
+        vm.prank(big);
+        registry.reportBacklog(id, 3); // 10,000 / 103 = 97: 3 % off, left in the deadband
+        assertEq(_units(id, a), 9 * UNIT_SCALE);
+        assertEq(_units(id, big), 100 * UNIT_SCALE);
+        bpPool.rebalance(id);
+        for (uint256 i; i < sinks.length; ++i) {
+            assertEq(_units(id, sinks[i]), registry.weightOf(id, sinks[i]) * UNIT_SCALE, "weight * scale");
+            assertEq(registry.sinkState(id, sinks[i]).pushed, registry.weightOf(id, sinks[i]));
+        }
+        assertEq(_units(id, big), 97 * UNIT_SCALE);
     }
 
     function test_rebalance_sweepsRemainder() public {

@@ -227,4 +227,137 @@ contract CapacityMathTest is Test {
         // then the sinks get inflow / (1 + OVERFLOW_ALL): under a millionth of it
         assertLe(inflow * u / (u + u * CapacityMath.OVERFLOW_ALL), inflow / 1_000_000);
     }
+
+    // ---------------------------------------------------------------- queueWeight
+
+    uint256 internal constant GAMMA = 10_000; // gamma = 1, as deployed in the fixture
+
+    function test_queueWeight_examples() public pure {
+        assertEq(CapacityMath.queueWeight(30, 0, GAMMA), 30, "no backlog: the capacity");
+        assertEq(CapacityMath.queueWeight(30, 30, GAMMA), 15, "30 / (1 + 30/30)");
+        assertEq(CapacityMath.queueWeight(20, 10, GAMMA), 13, "400 / 30, floored");
+        assertEq(CapacityMath.queueWeight(10, 10, 5_000), 6, "gamma 0.5: 10 / 1.5");
+        assertEq(CapacityMath.queueWeight(10, 1_000, 0), 10, "gamma 0: backlogs ignored");
+        assertEq(CapacityMath.queueWeight(0, 0, GAMMA), 0, "no capacity: no weight");
+        assertEq(CapacityMath.queueWeight(0, 5, GAMMA), 0);
+        assertEq(CapacityMath.queueWeight(1, type(uint40).max, GAMMA), 0, "a huge queue: nothing");
+        uint256 max = type(uint40).max;
+        assertEq(CapacityMath.queueWeight(max, 0, GAMMA), max, "no overflow at the slot's largest values");
+        assertEq(CapacityMath.queueWeight(max, max, GAMMA), max / 2);
+    }
+
+    /// @notice floor(C^2 / (C + gamma * backlog)): exact, never above C, equal to C exactly when
+    /// nothing is queued (or gamma is 0).
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_queueWeight_exactAndAtMostTheCapacity(uint256 c, uint256 q, uint256 g) public pure {
+        c = bound(c, 0, type(uint40).max);
+        q = bound(q, 0, type(uint40).max);
+        g = bound(g, 0, 10 * BPS);
+        uint256 w = CapacityMath.queueWeight(c, q, g);
+        assertLe(w, c, "a backlog never raises the weight");
+        if (c == 0) {
+            assertEq(w, 0);
+            return;
+        }
+        uint256 den = c * BPS + g * q;
+        assertLe(w * den, c * c * BPS, "floor: w <= C^2 / (C + gamma q)");
+        assertGt((w + 1) * den, c * c * BPS, "floor: w + 1 > C^2 / (C + gamma q)");
+        if (q == 0 || g == 0) assertEq(w, c, "nothing queued: the capacity itself");
+        else assertLt(w, c, "something queued: strictly less");
+    }
+
+    /// @notice More backlog never weighs more; more capacity never weighs less.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_queueWeight_monotone(uint256 c, uint256 q1, uint256 q2, uint256 dc) public pure {
+        c = bound(c, 0, type(uint40).max);
+        q1 = bound(q1, 0, type(uint40).max);
+        q2 = bound(q2, q1, type(uint40).max);
+        dc = bound(dc, 0, type(uint40).max - c);
+        assertGe(CapacityMath.queueWeight(c, q1, GAMMA), CapacityMath.queueWeight(c, q2, GAMMA), "in backlog");
+        assertLe(CapacityMath.queueWeight(c, q1, GAMMA), CapacityMath.queueWeight(c + dc, q1, GAMMA), "in capacity");
+    }
+
+    /// @notice Splitting a sink into k parts of proportional capacity and backlog gains nothing
+    /// beyond rounding: the weight is homogeneous, w(kC, kq) = k * w(C, q) up to k - 1.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_queueWeight_splittingGainsNothing(uint256 c, uint256 q, uint256 k) public pure {
+        c = bound(c, 1, 1e9);
+        q = bound(q, 0, 1e9);
+        k = bound(k, 1, 64);
+        uint256 whole = CapacityMath.queueWeight(k * c, k * q, GAMMA);
+        uint256 parts = k * CapacityMath.queueWeight(c, q, GAMMA);
+        assertLe(parts, whole, "the parts never weigh more than the whole");
+        assertLe(whole - parts, k - 1, "and lose at most their rounding");
+    }
+
+    // ---------------------------------------------------------------- premiumMultiplierBps
+
+    function test_premiumMultiplierBps_examples() public pure {
+        assertEq(CapacityMath.premiumMultiplierBps(30, 0, GAMMA), BPS, "no backlog: no premium");
+        assertEq(CapacityMath.premiumMultiplierBps(30, 30, GAMMA), 2 * BPS, "1 + 30/30");
+        assertEq(CapacityMath.premiumMultiplierBps(30, 15, 5_000), 12_500, "1 + 0.5 * 15/30");
+        assertEq(CapacityMath.premiumMultiplierBps(0, 0, GAMMA), BPS, "nothing at all");
+        uint256 capped = BPS + CapacityMath.MAX_PREMIUM_RATIO * GAMMA;
+        assertEq(CapacityMath.premiumMultiplierBps(0, 1, GAMMA), capped, "a queue without capacity: the cap");
+        assertEq(CapacityMath.premiumMultiplierBps(10, 1_000, GAMMA), capped, "100 backlogs per task: the cap");
+        assertEq(CapacityMath.premiumMultiplierBps(10, 10_000, GAMMA), capped, "beyond it: still the cap");
+    }
+
+    /// @notice The price premium and the routing weight are two faces of one rule: below the
+    /// ratio cap, weight * multiplier == capacity, up to rounding and never above.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_premiumMultiplier_timesWeightIsTheCapacity(uint256 c, uint256 q, uint256 g) public pure {
+        c = bound(c, 1, type(uint40).max);
+        g = bound(g, 0, 10 * BPS);
+        q = bound(q, 0, CapacityMath.MAX_PREMIUM_RATIO * c);
+        uint256 w = CapacityMath.queueWeight(c, q, g);
+        uint256 m = CapacityMath.premiumMultiplierBps(c, q, g);
+        assertGe(m, BPS, "never a discount");
+        assertLe(w * m, c * BPS, "never above the capacity");
+        uint256 e = g / BPS + 1; // what the multiplier's two floors can lose, in bps
+        assertApproxEqAbs(w * m / BPS, c, c * e / BPS + (m + e) / BPS + 2);
+    }
+
+    // ---------------------------------------------------------------- baseFeeStep
+
+    uint256 internal constant TARGET = 8_000;
+    uint256 internal constant STEP = 1_250;
+
+    function test_baseFeeStep_examples() public pure {
+        uint256 fee = 1e6;
+        assertEq(CapacityMath.baseFeeStep(fee, TARGET, TARGET, STEP, 1, 1e18), fee, "at target: unchanged");
+        assertEq(CapacityMath.baseFeeStep(fee, 12_000, TARGET, STEP, 1, 1e18), 1_062_500, "+50 %: +6.25 %");
+        assertEq(CapacityMath.baseFeeStep(fee, 16_000, TARGET, STEP, 1, 1e18), 1_125_000, "+100 %: the max step");
+        assertEq(CapacityMath.baseFeeStep(fee, 1e6, TARGET, STEP, 1, 1e18), 1_125_000, "clamped to the max step");
+        assertEq(CapacityMath.baseFeeStep(fee, 4_000, TARGET, STEP, 1, 1e18), 937_500, "-50 %: -6.25 %");
+        assertEq(CapacityMath.baseFeeStep(fee, 0, TARGET, STEP, 1, 1e18), 875_000, "no demand: the max step down");
+        assertEq(CapacityMath.baseFeeStep(1, 1e6, TARGET, STEP, 1, 1e18), 2, "rounds up going up: never stuck");
+        assertEq(CapacityMath.baseFeeStep(7, 0, TARGET, STEP, 1, 1e18), 6, "rounds down going down");
+        assertEq(CapacityMath.baseFeeStep(100, 0, TARGET, STEP, 100, 1e18), 100, "held at the floor");
+        assertEq(CapacityMath.baseFeeStep(1e6, 1e6, TARGET, STEP, 1, 1e6), 1e6, "held at the ceiling");
+    }
+
+    /// @notice Within [floor, ceiling]; up when demand is at or above target, down below it;
+    /// at most one max step either way; monotone in utilisation.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_baseFeeStep_properties(uint256 fee, uint256 u1, uint256 u2, uint256 floor, uint256 ceiling)
+        public
+        pure
+    {
+        floor = bound(floor, 1, 1e24);
+        ceiling = bound(ceiling, floor, 1e27);
+        fee = bound(fee, floor, ceiling);
+        u1 = bound(u1, 0, 1e9);
+        u2 = bound(u2, u1, 1e9);
+        uint256 n1 = CapacityMath.baseFeeStep(fee, u1, TARGET, STEP, floor, ceiling);
+        uint256 n2 = CapacityMath.baseFeeStep(fee, u2, TARGET, STEP, floor, ceiling);
+        assertGe(n1, floor);
+        assertLe(n1, ceiling);
+        assertLe(n1, n2, "monotone in utilisation");
+        if (u1 >= TARGET) assertGe(n1, fee, "demand at or above target: never down");
+        else assertLe(n1, fee, "below target: never up");
+        assertLe(n1, (fee * (BPS + STEP) + BPS - 1) / BPS, "at most one step up");
+        uint256 down = fee * (BPS - STEP) / BPS;
+        assertGe(n1, down < floor ? floor : down, "at most one step down");
+    }
 }

@@ -96,9 +96,12 @@ contract CommitRevealTest is BPETest {
         assertEq(c.hash, other);
         assertEq(c.blockNumber, block.number);
         vm.roll(block.number + 1);
+        // the replacement was revealed (capped at the allowance of 20)
+        vm.expectEmit(true, true, false, true, address(registry));
+        emit ICapacitySignal.CapacityRevealed(id, sink, 20, 6);
         vm.prank(sink);
         registry.revealCapacity(id, 30, NONCE);
-        assertEq(registry.sinkState(id, sink).raw, 20, "the replacement was revealed (capped at 20)");
+        assertEq(registry.getSmoothedCapacity(id, sink), 6);
     }
 
     function test_commit_againAfterReveal() public {
@@ -185,6 +188,8 @@ contract CommitRevealTest is BPETest {
 
     function test_reveal_boundToTaskType() public {
         bytes32 id2 = _taskType("other", 0);
+        vm.prank(sink);
+        registry.setAllowance(id, 10); // leave cap for the second registration
         _register(sink, id2);
         // a hash made for `id` committed under `id2` cannot be revealed there
         bytes32 hForId = _hash(10);

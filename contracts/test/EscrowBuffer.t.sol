@@ -173,6 +173,25 @@ contract EscrowBufferTest is BPETest {
         assertLe(buffer.ledgerOf(id).drained - before, spareRate * DRAIN_WINDOW);
     }
 
+    /// @notice A drain goes through the pool, so it follows the queue-adjusted weights: a sink
+    /// with a backlog gets less of it, and the spare rate is what the weights absorb.
+    function test_drain_paysSinksByQueueAdjustedWeight() public {
+        vm.prank(c);
+        registry.reportBacklog(id, 30); // 900 / 60 = 15: weights 10 : 20 : 15
+        assertEq(_units(id, c), 15 * UNIT_SCALE);
+        _deposit(src, id, 5e18);
+        uint256 spareRate = bpPool.absorbableRate(id);
+        assertEq(spareRate, _rateOf(45), "what the weights absorb");
+        uint256 total = _pool(id).getTotalUnits();
+        assertEq(total, 45 * UNIT_SCALE);
+        uint256 expected = spareRate * DRAIN_WINDOW / total * total;
+        buffer.drain(id);
+        assertEq(buffer.ledgerOf(id).drained, expected);
+        assertEq(_received(id, a), expected * 10 / 45);
+        assertEq(_received(id, b), expected * 20 / 45);
+        assertEq(_received(id, c), expected * 15 / 45, "the backlogged sink gets its weight's share");
+    }
+
     function test_drain_neverMoreThanTheLevel() public {
         _deposit(src, id, 1e15); // far below one window of spare capacity
         buffer.drain(id);

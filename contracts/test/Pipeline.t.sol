@@ -196,6 +196,36 @@ contract PipelineTest is BPETest {
         assertEq(bpPool.poolInfo(s1).capacityLimit, 40);
     }
 
+    /// @notice Stages are compared by their queue-adjusted totals: a backlog downstream is
+    /// congestion too, even when its declared capacity is unchanged.
+    function test_effectiveCapacities_countDownstreamBacklogs() public {
+        uint256 pid = _create(_pair(s1, s2)); // 60 -> 50
+        assertEq(bpPool.effectiveCapacity(s1), 50);
+        vm.prank(d2);
+        registry.reportBacklog(s2, 75); // 2,500 / 125 = 20
+        assertEq(registry.totalCapacity(s2), 50, "declared capacity unchanged");
+        assertEq(registry.totalWeight(s2), 20);
+        uint256[] memory e = pipeline.effectiveCapacities(pid);
+        assertEq(e[0], 20, "the downstream queue throttles the upstream stage");
+        assertEq(e[1], 20, "and the stage itself routes by its weight");
+        pipeline.rebalance(pid);
+        assertEq(bpPool.effectiveCapacity(s1), 20);
+        assertEq(bpPool.absorbableRate(s1), _rateOf(20));
+        // an upstream backlog lowers only the upstream weight
+        vm.prank(c1);
+        registry.reportBacklog(s1, 270); // 900 / 300 = 3: s1 weighs 10 + 20 + 3 = 33
+        e = pipeline.effectiveCapacities(pid);
+        assertEq(e[0], 20, "still the downstream's 20");
+        // the downstream queue clears: the limit lifts to the upstream's own weight
+        vm.prank(d2);
+        registry.reportBacklog(s2, 0);
+        pipeline.rebalance(pid);
+        e = pipeline.effectiveCapacities(pid);
+        assertEq(e[0], 33);
+        assertEq(e[1], 50);
+        assertEq(bpPool.effectiveCapacity(s1), 33, "the upstream's own weight binds again");
+    }
+
     // ---------------------------------------------------------------- end to end on the GDA
 
     /// @notice Downstream congests -> after rebalance the upstream stage routes C_eff * price /

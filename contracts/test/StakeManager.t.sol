@@ -134,6 +134,8 @@ contract StakeManagerTest is BPETest {
         bytes32 id = _taskType("t", 0);
         _stake(alice, 400e18);
         _register(alice, id);
+        vm.prank(alice);
+        registry.setAllowance(id, 10); // leave cap for the second registration
         bytes32 id2 = _taskType("t2", 0);
         _register(alice, id2);
         vm.prank(alice);
@@ -222,6 +224,26 @@ contract StakeManagerTest is BPETest {
         assertEq(stakeToken.balanceOf(address(stakeManager)), 0);
     }
 
+    /// @notice A slash of a registered sink re-applies the lower cap in the same transaction: its
+    /// allowances (and capacities) scale down by cap / allocated, back within the cap.
+    function test_slash_scalesTheRegistryAllowances() public {
+        bytes32 id = _taskType("t", 0);
+        bytes32 id2 = _taskType("t2", 0);
+        _stake(alice, 400e18); // cap 20
+        _register(alice, id);
+        vm.prank(alice);
+        registry.setAllowance(id, 14);
+        _register(alice, id2); // 6
+        assertEq(registry.allocatedCapacity(alice), 20);
+        vm.prank(slasher);
+        stakeManager.slash(alice, 300e18, REASON); // cap 10
+        assertEq(stakeManager.getCapacityCap(alice), 10);
+        assertEq(registry.sinkState(id, alice).allowance, 7, "14 * 10 / 20");
+        assertEq(registry.sinkState(id2, alice).allowance, 3, "6 * 10 / 20");
+        assertEq(registry.allocatedCapacity(alice), 10);
+        assertEq(_account(alice).registrations, 2, "still registered");
+    }
+
     function test_slash_revertsForStrangers() public {
         _stake(alice, 400e18);
         vm.prank(bob);
@@ -256,6 +278,7 @@ contract StakeManagerTest is BPETest {
         vm.prank(slasher);
         stakeManager.slash(alice, 400e18, REASON); // all of the active stake
         assertEq(registry.getSmoothedCapacity(id, alice), 0, "cap 0: capacity gone");
+        assertEq(registry.allocatedCapacity(alice), 0, "and the allowance");
         vm.recordLogs();
         vm.prank(slasher);
         stakeManager.slash(alice, 100e18, REASON); // only unbonding left

@@ -35,7 +35,7 @@ contract MoneyConservationTest is BPETest {
         pipeline.createPipeline(stages);
 
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](14);
+        bytes4[] memory selectors = new bytes4[](17);
         selectors[0] = MoneyHandler.stream.selector;
         selectors[1] = MoneyHandler.stream.selector; // streams change often
         selectors[2] = MoneyHandler.deposit.selector;
@@ -50,6 +50,9 @@ contract MoneyConservationTest is BPETest {
         selectors[11] = MoneyHandler.updateOverflow.selector;
         selectors[12] = MoneyHandler.rebalancePipeline.selector;
         selectors[13] = MoneyHandler.warp.selector;
+        selectors[14] = MoneyHandler.reportBacklog.selector;
+        selectors[15] = MoneyHandler.setAllowance.selector;
+        selectors[16] = MoneyHandler.advanceFee.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -98,7 +101,7 @@ contract MoneyConservationTest is BPETest {
         //    the pools owe it.
         assertEq(s.bufferLevels, s.bufferBalance + s.bufferClaimable, "sum of levels == balance + claimable");
 
-        // 5. Keepers never hit an unexpected revert; registry totals stay exact.
+        // 5. Keepers never hit an unexpected revert; registry totals (capacity and weight) stay exact.
         assertEq(handler.unexpectedReverts(), 0, string(handler.lastUnexpected()));
         _totalCapacityExact();
     }
@@ -107,10 +110,13 @@ contract MoneyConservationTest is BPETest {
         for (uint256 t; t < 2; ++t) {
             address[] memory members = registry.sinksOf(ids[t]);
             uint256 sum;
+            uint256 weights;
             for (uint256 i; i < members.length; ++i) {
                 sum += registry.getSmoothedCapacity(ids[t], members[i]);
+                weights += registry.weightOf(ids[t], members[i]);
             }
             assertEq(registry.totalCapacity(ids[t]), sum);
+            assertEq(registry.totalWeight(ids[t]), weights);
         }
     }
 

@@ -7,11 +7,12 @@ import {
 import {BPETest} from "../utils/BPETest.sol";
 import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
+import {PricingCurve} from "../../src/PricingCurve.sol";
 
 /// @notice Drives money through the real GDA for the conservation invariant: sources open,
-/// change and close streams and deposit into the buffer; sinks register, declare, deregister,
-/// get slashed, claim; keepers rebalance, update the overflow share, drain, re-apply the
-/// pipeline; time passes. Two task types share the token (so remainder sweeps and buffer levels
+/// change and close streams and deposit into the buffer; sinks register, declare, report
+/// backlogs, move allowances, deregister, get slashed, claim; keepers rebalance, update the
+/// overflow share, drain, re-apply the pipeline, step the base fee; time passes. Two task types share the token (so remainder sweeps and buffer levels
 /// interact), chained upstream -> downstream by a pipeline. Some sinks never connect to a pool,
 /// so part of the money waits in the pool as claimable.
 contract MoneyHandler is BPETest {
@@ -50,6 +51,7 @@ contract MoneyHandler is BPETest {
     }
 
     function _join(uint256 i, uint256 t, bool connect) internal {
+        _makeRoom(sinks[i]);
         _register(sinks[i], ids[t]);
         if (connect) {
             _connect(sinks[i], ids[t]);
@@ -110,25 +112,56 @@ contract MoneyHandler is BPETest {
         address sink = sinks[sinkSeed % 5];
         bytes32 id = ids[typeSeed % 2];
         CapacityRegistry.SinkState memory s = registry.sinkState(id, sink);
-        if (!s.registered) return;
+        if (s.index == 0) return;
         if (s.lastUpdate != 0 && block.timestamp < s.lastUpdate + MIN_UPDATE_INTERVAL) {
             vm.warp(s.lastUpdate + MIN_UPDATE_INTERVAL); // waiting is part of the protocol
         }
         _declare(sink, id, bound(capacity, 0, 70));
     }
 
+    /// @notice A sink reports its queue: its weight, and with it its share of the stream, moves.
+    function reportBacklog(uint256 sinkSeed, uint256 typeSeed, uint256 backlog) external clock("reportBacklog") {
+        address sink = sinks[sinkSeed % 5];
+        bytes32 id = ids[typeSeed % 2];
+        if (!registry.isRegistered(id, sink)) return;
+        vm.prank(sink);
+        registry.reportBacklog(id, bound(backlog, 0, 150));
+    }
+
+    /// @notice A sink moves cap between its task types (anywhere within the room it has).
+    function setAllowance(uint256 sinkSeed, uint256 typeSeed, uint256 allowance) external clock("setAllowance") {
+        address sink = sinks[sinkSeed % 5];
+        bytes32 id = ids[typeSeed % 2];
+        if (!registry.isRegistered(id, sink)) return;
+        uint256 room = stakeManager.getCapacityCap(sink) + registry.sinkState(id, sink).allowance
+            - registry.allocatedCapacity(sink);
+        vm.prank(sink);
+        registry.setAllowance(id, bound(allowance, 0, room));
+    }
+
     function register(uint256 sinkSeed, uint256 typeSeed) external clock("register") {
         address sink = sinks[sinkSeed % 5];
         bytes32 id = ids[typeSeed % 2];
-        if (registry.sinkState(id, sink).registered) return;
+        if (registry.isRegistered(id, sink)) return;
         if (stakeManager.getStake(sink) < MIN_SINK_STAKE) return;
+        _makeRoom(sink);
         _register(sink, id);
+    }
+
+    /// @dev A sink whose cap is all allotted halves its first registration's allowance, so that a
+    /// new registration has some of the cap to back it.
+    function _makeRoom(address sink) internal {
+        if (registry.allocatedCapacity(sink) < stakeManager.getCapacityCap(sink)) return;
+        bytes32 first = registry.registrationsOf(sink)[0];
+        uint256 half = registry.sinkState(first, sink).allowance / 2;
+        vm.prank(sink);
+        registry.setAllowance(first, half);
     }
 
     function deregister(uint256 sinkSeed, uint256 typeSeed) external clock("deregister") {
         address sink = sinks[sinkSeed % 5];
         bytes32 id = ids[typeSeed % 2];
-        if (!registry.sinkState(id, sink).registered) return;
+        if (!registry.isRegistered(id, sink)) return;
         _deregister(sink, id);
     }
 
@@ -172,6 +205,15 @@ contract MoneyHandler is BPETest {
         try bpPool.updateOverflow(ids[typeSeed % 2]) {}
         catch (bytes memory err) {
             _unexpected(err);
+        }
+    }
+
+    /// @notice Steps the base fee (what the sinks absorb is priced by it), once an epoch is over.
+    function advanceFee(uint256 typeSeed) external clock("advanceFee") {
+        try pricing.advanceEpoch(ids[typeSeed % 2]) {
+            ++calls["advanceFee ok"];
+        } catch (bytes memory err) {
+            if (bytes4(err) != PricingCurve.EpochNotOver.selector) _unexpected(err);
         }
     }
 

@@ -6,8 +6,10 @@ import {RegistryHandler} from "./RegistryHandler.sol";
 import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {CapacityMath} from "../../src/libraries/CapacityMath.sol";
 
-/// @notice Registry invariants under random registration, declaration, spam, slashing and stake
-/// changes: totals exact, caps respected, lists consistent, units following capacities.
+/// @notice Registry invariants under random registration, declaration (reveals and relayed
+/// attestations), backlog reports, allowance moves, spam, slashing, stake changes and rebalances:
+/// totals (capacity and weight) exact, allowances within the cap and capacities within the
+/// allowances, lists consistent, units following the queue-adjusted weights.
 contract RegistryInvariantTest is BPETest {
     RegistryHandler internal handler;
     bytes32[3] internal ids;
@@ -19,7 +21,7 @@ contract RegistryInvariantTest is BPETest {
         ids[2] = _taskType("z", 0);
         handler = new RegistryHandler(this.deployment(), ids);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](10);
+        bytes4[] memory selectors = new bytes4[](15);
         selectors[0] = RegistryHandler.declare.selector;
         selectors[1] = RegistryHandler.declare.selector;
         selectors[2] = RegistryHandler.declare.selector;
@@ -30,53 +32,68 @@ contract RegistryInvariantTest is BPETest {
         selectors[7] = RegistryHandler.topUp.selector;
         selectors[8] = RegistryHandler.slash.selector;
         selectors[9] = RegistryHandler.warp.selector;
+        selectors[10] = RegistryHandler.attest.selector;
+        selectors[11] = RegistryHandler.reportBacklog.selector;
+        selectors[12] = RegistryHandler.setAllowance.selector;
+        selectors[13] = RegistryHandler.rebalance.selector;
+        selectors[14] = RegistryHandler.register.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
     /// forge-config: default.invariant.runs = 256
     /// forge-config: default.invariant.depth = 40
     function invariant_registryConsistent() public view {
-        // per task type: totalCapacity == sum of smoothed; list, count and indices agree;
-        // every member's units follow its capacity (within the deadband)
+        // per task type: totalCapacity == sum of smoothed, totalWeight == sum of weightOf; list,
+        // count and indices agree; every member's units are its pushed weight, and the pushed
+        // weight stays within the deadband of its weight
         for (uint256 t; t < 3; ++t) {
             address[] memory members = registry.sinksOf(ids[t]);
             assertEq(registry.taskType(ids[t]).sinkCount, members.length, "sinkCount");
             uint256 sum;
+            uint256 weights;
             uint256 unitSum;
             for (uint256 i; i < members.length; ++i) {
                 CapacityRegistry.SinkState memory s = registry.sinkState(ids[t], members[i]);
-                assertTrue(s.registered, "listed => registered");
-                assertEq(s.index, i, "index");
+                assertTrue(registry.isRegistered(ids[t], members[i]), "listed => registered");
+                assertEq(s.index, i + 1, "index");
+                assertLe(s.smoothed, s.allowance, "smoothed <= allowance");
                 sum += s.smoothed;
+                uint256 weight = registry.weightOf(ids[t], members[i]);
+                assertEq(weight, CapacityMath.queueWeight(s.smoothed, s.backlog, QUEUE_PREMIUM_BPS), "weight");
+                assertLe(weight, s.smoothed, "a backlog never raises the weight");
+                weights += weight;
                 uint256 units = _units(ids[t], members[i]);
                 unitSum += units;
+                assertEq(units, uint256(s.pushed) * UNIT_SCALE, "units == pushed weight * scale");
                 assertFalse(
-                    CapacityMath.outsideDeadband(units, uint256(s.smoothed) * UNIT_SCALE, REBALANCE_THRESHOLD_BPS),
-                    "units follow smoothed capacity"
+                    CapacityMath.outsideDeadband(s.pushed, weight, REBALANCE_THRESHOLD_BPS),
+                    "units follow the queue-adjusted weight"
                 );
             }
             assertEq(registry.totalCapacity(ids[t]), sum, "totalCapacity == sum of smoothed");
+            assertEq(registry.totalWeight(ids[t]), weights, "totalWeight == sum of weightOf");
             assertEq(
                 _pool(ids[t]).getTotalUnits(), unitSum + _units(ids[t], address(buffer)), "pool units: sinks + buffer"
             );
         }
-        // per sink: reserved == sum over its types of max(raw, smoothed) <= cap; locks agree
+        // per sink: allocatedCapacity == sum of its allowances <= cap; locks agree
         for (uint256 i; i < handler.sinkCount(); ++i) {
             address sink = handler.sinks(i);
             bytes32[] memory regs = registry.registrationsOf(sink);
-            uint256 backed;
+            uint256 allotted;
             for (uint256 r; r < regs.length; ++r) {
-                CapacityRegistry.SinkState memory s = registry.sinkState(regs[r], sink);
-                assertTrue(s.registered);
-                backed += s.raw > s.smoothed ? s.raw : s.smoothed;
+                assertTrue(registry.isRegistered(regs[r], sink));
+                allotted += registry.sinkState(regs[r], sink).allowance;
             }
-            assertEq(registry.reservedCapacity(sink), backed, "reserved exact");
-            assertLe(backed, stakeManager.getCapacityCap(sink), "reserved <= cap");
+            assertEq(registry.allocatedCapacity(sink), allotted, "allocatedCapacity == sum of allowances");
+            assertLe(allotted, stakeManager.getCapacityCap(sink), "allowances <= cap");
             assertEq(stakeManager.accountOf(sink).registrations, regs.length, "locks == registrations");
             for (uint256 t; t < 3; ++t) {
-                if (!registry.sinkState(ids[t], sink).registered) {
+                if (!registry.isRegistered(ids[t], sink)) {
                     assertEq(_units(ids[t], sink), 0, "no units without registration");
                     assertEq(registry.commitmentOf(ids[t], sink).hash, bytes32(0), "no commitment either");
+                    CapacityRegistry.SinkState memory s = registry.sinkState(ids[t], sink);
+                    assertEq(s.smoothed + s.allowance + s.backlog + s.pushed, 0, "no state either (but the nonce)");
                 }
             }
         }

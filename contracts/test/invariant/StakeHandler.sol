@@ -116,15 +116,22 @@ contract StakeHandler is BPETest {
     function register(uint256 actorSeed, uint256 typeSeed) external clock("register") {
         address who = actors[actorSeed % 4];
         bytes32 id = ids[typeSeed % 2];
-        if (registry.sinkState(id, who).registered) return;
+        if (registry.isRegistered(id, who)) return;
         if (stakeManager.getStake(who) < MIN_SINK_STAKE) return;
+        if (registry.allocatedCapacity(who) >= stakeManager.getCapacityCap(who)) {
+            // the whole cap backs the other registration: free half of it first
+            bytes32 other = ids[(typeSeed + 1) % 2];
+            uint256 half = registry.sinkState(other, who).allowance / 2;
+            vm.prank(who);
+            registry.setAllowance(other, half);
+        }
         _register(who, id);
     }
 
     function deregister(uint256 actorSeed, uint256 typeSeed) external clock("deregister") {
         address who = actors[actorSeed % 4];
         bytes32 id = ids[typeSeed % 2];
-        if (!registry.sinkState(id, who).registered) return;
+        if (!registry.isRegistered(id, who)) return;
         _deregister(who, id);
     }
 
