@@ -158,7 +158,8 @@ contract CapacityRegistry is ICapacityRegistry {
     /// yet allotted to the sink's other task types. Capacity comes with the first declaration.
     function registerSink(bytes32 taskTypeId) external {
         TaskType storage t = _existing(taskTypeId);
-        if (_states[taskTypeId][msg.sender].index != 0) revert AlreadyRegistered(taskTypeId, msg.sender);
+        SinkState memory previous = _load(taskTypeId, msg.sender);
+        if (previous.index != 0) revert AlreadyRegistered(taskTypeId, msg.sender);
         _requireMinimumStake(msg.sender);
         bytes32[] storage regs = _registrations[msg.sender];
         if (regs.length >= maxTaskTypesPerSink) revert TooManyRegistrations(maxTaskTypesPerSink);
@@ -177,7 +178,7 @@ contract CapacityRegistry is ICapacityRegistry {
             allowance: uint40(allowance),
             backlog: 0,
             pushed: 0,
-            nonce: 0
+            nonce: previous.nonce // attestation nonces outlive registrations (see deregisterSink)
         });
         _allocated[msg.sender] = allocated + allowance;
         t.sinkCount += 1;
@@ -212,7 +213,9 @@ contract CapacityRegistry is ICapacityRegistry {
         _allocated[msg.sender] -= s.allowance;
         _removeFromList(taskTypeId, s.index - 1);
         _removeRegistration(msg.sender, taskTypeId);
-        delete _states[taskTypeId][msg.sender];
+        // Everything goes but the attestation nonce: an attestation signed before leaving, still
+        // fresh, must not be replayable once the sink registers again (nonces are per sink).
+        _store(taskTypeId, msg.sender, SinkState(0, 0, 0, 0, 0, 0, s.nonce));
         delete _commitments[taskTypeId][msg.sender];
         stakeManager.unlock(msg.sender);
         emit SinkDeregistered(taskTypeId, msg.sender);

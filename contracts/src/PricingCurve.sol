@@ -27,6 +27,11 @@ contract PricingCurve {
     /// any floor-to-ceiling range worth configuring.
     uint256 public constant MAX_CATCHUP = 32;
 
+    /// @notice Largest ceiling (2^32 x the creation price). Creation prices fit 96 bits, so every
+    /// fee up to the ceiling fits the 128-bit slot it is stored in; a wider ceiling would let a
+    /// fee be truncated on storage (or overflow computing the ceiling) and corrupt the price.
+    uint256 public constant MAX_CEILING_BPS = CapacityMath.BPS << 32;
+
     struct Fee {
         uint128 baseFee; // 0 until the first advance: the creation price applies
         uint64 epoch; // epoch of the last update
@@ -54,7 +59,7 @@ contract PricingCurve {
         if (
             epochSeconds_ == 0 || targetUtilizationBps_ == 0 || maxStepBps_ == 0
                 || maxStepBps_ >= CapacityMath.BPS || floorBps_ == 0 || floorBps_ > CapacityMath.BPS
-                || ceilingBps_ < CapacityMath.BPS
+                || ceilingBps_ < CapacityMath.BPS || ceilingBps_ > MAX_CEILING_BPS
         ) revert InvalidParameters();
         registry = registry_;
         backpressurePool = backpressurePool_;
