@@ -324,4 +324,121 @@ abstract contract BPETest is Test {
     function _rate(uint256 capacity) internal pure returns (int96) {
         return int96(int256(_rateOf(capacity)));
     }
+
+    // ---------------------------------------------------------------- signed messages (issue 4)
+
+    /// @notice The private key behind `makeAddr(name)` (forge-std derives it from the name), so a
+    /// sink or source created by `_sink`/`_source` can sign.
+    function _keyOf(string memory name) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encodePacked(name)));
+    }
+
+    /// @notice `_sink` (staked, registered, connected) plus the key that signs for it.
+    function _keyedSink(string memory name, bytes32 id, uint256 stakeAmount)
+        internal
+        returns (address sink, uint256 key)
+    {
+        sink = _sink(name, id, stakeAmount);
+        key = _keyOf(name);
+        assertEq(vm.addr(key), sink, "keyed sink");
+    }
+
+    /// @notice `_source` (funded with Super Tokens) plus the key that signs for it.
+    function _keyedSource(string memory name, uint256 funds) internal returns (address source, uint256 key) {
+        source = _source(name, funds);
+        key = _keyOf(name);
+        assertEq(vm.addr(key), source, "keyed source");
+    }
+
+    /// @notice EIP-2098 compact signature: vs = s | (v - 27) << 255.
+    function _signCompact(uint256 key, bytes32 digest) internal pure returns (bytes32 r, bytes32 vs) {
+        (uint8 v, bytes32 r_, bytes32 s) = vm.sign(key, digest);
+        r = r_;
+        vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
+    }
+
+    /// @notice 65-byte (r, s, v) signature, as SignatureChecker expects for an EOA.
+    function _sign65(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @notice A capacity attestation signed (compact) by `key` over the aggregator's EIP-712 digest.
+    function _attestation(
+        uint256 key,
+        bytes32 id,
+        address sink,
+        uint256 capacity,
+        uint256 backlog,
+        uint256 nonce,
+        uint256 timestamp
+    ) internal view returns (OffchainAggregator.Attestation memory a) {
+        a = OffchainAggregator.Attestation({
+            taskTypeId: id,
+            sink: sink,
+            capacity: uint64(capacity),
+            backlog: uint64(backlog),
+            nonce: uint32(nonce),
+            timestamp: uint64(timestamp),
+            r: bytes32(0),
+            vs: bytes32(0)
+        });
+        (a.r, a.vs) = _signCompact(key, aggregator.attestationDigest(a));
+    }
+
+    /// @notice Relays a one-item batch; returns how many were accepted (0 or 1).
+    function _attest(uint256 key, bytes32 id, address sink, uint256 capacity, uint256 backlog, uint256 nonce)
+        internal
+        returns (uint256 accepted)
+    {
+        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](1);
+        items[0] = _attestation(key, id, sink, capacity, backlog, nonce, block.timestamp);
+        accepted = aggregator.submitAttestations(items);
+    }
+
+    function _receipt(bytes32 taskId, bytes32 id, address sink, address source, uint256 completedAt, uint256 deadline)
+        internal
+        pure
+        returns (CompletionTracker.Receipt memory)
+    {
+        return CompletionTracker.Receipt({
+            taskId: taskId,
+            taskTypeId: id,
+            sink: sink,
+            source: source,
+            completedAt: uint64(completedAt),
+            deadline: uint64(deadline)
+        });
+    }
+
+    /// @notice Both signatures of a completion receipt (sink's, source's), 65 bytes each.
+    function _signReceipt(uint256 sinkKey, uint256 sourceKey, CompletionTracker.Receipt memory r)
+        internal
+        view
+        returns (bytes memory sinkSig, bytes memory sourceSig)
+    {
+        bytes32 digest = tracker.receiptDigest(r);
+        sinkSig = _sign65(sinkKey, digest);
+        sourceSig = _sign65(sourceKey, digest);
+    }
+
+    /// @notice Records `count` completions by `sink` for `source`, completed now (task ids derived
+    /// from `salt`, so distinct calls with distinct salts never collide).
+    function _complete(
+        bytes32 id,
+        address sink,
+        uint256 sinkKey,
+        address source,
+        uint256 sourceKey,
+        uint256 count,
+        uint256 salt
+    ) internal {
+        for (uint256 i; i < count; ++i) {
+            CompletionTracker.Receipt memory r = _receipt(
+                keccak256(abi.encode(salt, i)), id, sink, source, block.timestamp, block.timestamp + 1 hours
+            );
+            (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(sinkKey, sourceKey, r);
+            tracker.recordCompletion(r, sinkSig, sourceSig);
+        }
+    }
 }

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.26;
+
+import {BPETest} from "./utils/BPETest.sol";
+import {OffchainAggregator} from "../src/OffchainAggregator.sol";
+import {CompletionTracker} from "../src/CompletionTracker.sol";
+import {PricingCurve} from "../src/PricingCurve.sol";
+import {StakeManager} from "../src/StakeManager.sol";
+import {CapacityRegistry} from "../src/CapacityRegistry.sol";
+import {ICapacityRegistry} from "../src/interfaces/ICapacityRegistry.sol";
+import {IBackpressureHooks} from "../src/interfaces/IBackpressureHooks.sol";
+import {EscrowBuffer} from "../src/EscrowBuffer.sol";
+
+/// @notice Attacks on declaration, verification and pricing, each as a test: attestation replay
+/// (same batch, later, across sinks, task types, deployments, chains and re-registrations),
+/// reordered nonces, future timestamps, malformed signatures inside a batch, receipt replay,
+/// self-certified receipts, sources that never paid, low-demand epochs, price manipulation by a
+/// third party, and slashing by anyone but the rule.
+contract VerificationAttacksTest is BPETest {
+    bytes32 internal id;
+    address internal victim;
+    uint256 internal victimKey;
+    address internal rival;
+    uint256 internal rivalKey;
+    address internal src;
+    uint256 internal srcKey;
+    address internal mallory;
+    uint256 internal malloryKey;
+
+    function setUp() public override {
+        super.setUp();
+        vm.warp(1_700_000_000);
+        id = _taskType("llm", 1_000e18);
+        (victim, victimKey) = _keyedSink("victim", id, 400e18); // cap 20
+        (rival, rivalKey) = _keyedSink("rival", id, 400e18);
+        _declareUntilSettled(victim, id, 10);
+        _declareUntilSettled(rival, id, 10);
+        bpPool.rebalance(id);
+        (src, srcKey) = _keyedSource("src", 1e24);
+        (mallory, malloryKey) = makeAddrAndKey("mallory");
+        _stake(mallory, 100e18); // mallory may even be a staked participant
+    }
+
+    function _one(OffchainAggregator.Attestation memory x)
+        internal
+        pure
+        returns (OffchainAggregator.Attestation[] memory items)
+    {
+        items = new OffchainAggregator.Attestation[](1);
+        items[0] = x;
+    }
+
+    function _relayExpecting(OffchainAggregator.Attestation memory x, ICapacityRegistry.Rejection reason) internal {
+        vm.expectEmit(true, true, true, true, address(aggregator));
+        emit OffchainAggregator.AttestationRejected(x.taskTypeId, x.sink, x.nonce, reason);
+        vm.prank(mallory);
+        assertEq(aggregator.submitAttestations(_one(x)), 0);
+    }
+
+    function _toEpochStart() internal {
+        vm.warp((block.timestamp / EPOCH + 1) * EPOCH);
+    }
+
+    // ---------------------------------------------------------------- attestation replay
+
+    function test_attestationReplay_sameBatch() public {
+        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp); // "I am full"
+        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](3);
+        items[0] = x;
+        items[1] = x;
+        items[2] = x;
+        vm.prank(mallory);
+        assertEq(aggregator.submitAttestations(items), 1, "applied once");
+        assertEq(registry.getSmoothedCapacity(id, victim), 7, "one EWMA step, not three");
+    }
+
+    function test_attestationReplay_laterWhileFreshThenStale() public {
+        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
+        aggregator.submitAttestations(_one(x));
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _relayExpecting(x, ICapacityRegistry.Rejection.NonceNotIncreasing);
+        vm.warp(x.timestamp + ATTESTATION_MAX_AGE + 1);
+        _relayExpecting(x, ICapacityRegistry.Rejection.Stale);
+        assertEq(registry.getSmoothedCapacity(id, victim), 7);
+    }
+
+    function test_attestationReplay_asAnotherSink() public {
+        // the victim's signature presented as the rival's statement
+        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
+        x.sink = rival;
+        _relayExpecting(x, ICapacityRegistry.Rejection.BadSignature);
+        assertEq(registry.getSmoothedCapacity(id, rival), 10);
+    }
+
+    function test_attestationReplay_otherDeploymentOrChain() public {
+        OffchainAggregator other = new OffchainAggregator(registry, ATTESTATION_MAX_AGE, ATTESTATION_MAX_SKEW);
+        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
+        (x.r, x.vs) = _signCompact(victimKey, other.attestationDigest(x)); // signed for another aggregator
+        _relayExpecting(x, ICapacityRegistry.Rejection.BadSignature);
+
+        x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp); // signed on this chain
+        vm.chainId(8453);
+        _relayExpecting(x, ICapacityRegistry.Rejection.BadSignature);
+        assertEq(registry.getSmoothedCapacity(id, victim), 10);
+    }
+
+    /// @notice Nonces are per sink, not per registration: an attestation signed before the sink
+    /// left cannot be replayed (while still fresh) once it joins again.
+    function test_attestationReplay_acrossReRegistration() public {
+        OffchainAggregator.Attestation memory old = _attestation(victimKey, id, victim, 20, 50, 7, block.timestamp);
+        aggregator.submitAttestations(_one(old));
+        assertEq(registry.sinkState(id, victim).nonce, 7);
+        _deregister(victim, id);
+        _register(victim, id);
+        vm.warp(block.timestamp + 100); // well inside maxAge
+        _relayExpecting(old, ICapacityRegistry.Rejection.NonceNotIncreasing);
+        (uint256 capacity, uint256 backlog) = registry.signalOf(id, victim);
+        assertEq(capacity, 0, "the fresh registration starts from zero");
+        assertEq(backlog, 0, "and no replayed backlog");
+        // the sink itself continues from its last nonce
+        aggregator.submitAttestations(_one(_attestation(victimKey, id, victim, 10, 0, 8, block.timestamp)));
+        assertEq(registry.getSmoothedCapacity(id, victim), 3);
+    }
+
+    // ---------------------------------------------------------------- nonces and timestamps
+
+    /// @notice An attacker holding an older signed attestation ("capacity 20") cannot submit it
+    /// after the newer one ("I am full") to undo it.
+    function test_reorderedNonces_olderStatementCannotOverrideNewer() public {
+        OffchainAggregator.Attestation memory older = _attestation(victimKey, id, victim, 20, 0, 1, block.timestamp);
+        OffchainAggregator.Attestation memory newer =
+            _attestation(victimKey, id, victim, 0, 30, 2, block.timestamp + 10);
+        vm.warp(block.timestamp + 10);
+        aggregator.submitAttestations(_one(newer));
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _relayExpecting(older, ICapacityRegistry.Rejection.NonceNotIncreasing);
+        (uint256 capacity, uint256 backlog) = registry.signalOf(id, victim);
+        assertEq(capacity, 7);
+        assertEq(backlog, 30, "the newer report stands");
+    }
+
+    /// @notice Dating an attestation in the future to keep it "fresh" for longer is refused
+    /// beyond maxSkew; within it, the attestation still expires maxAge after its own timestamp.
+    function test_futureTimestamp_cannotExtendFreshness() public {
+        _relayExpecting(
+            _attestation(victimKey, id, victim, 20, 0, 1, block.timestamp + 1 days),
+            ICapacityRegistry.Rejection.FromTheFuture
+        );
+        uint256 t = block.timestamp + ATTESTATION_MAX_SKEW;
+        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 20, 0, 1, t);
+        vm.warp(t + ATTESTATION_MAX_AGE + 1);
+        _relayExpecting(x, ICapacityRegistry.Rejection.Stale);
+    }
+
+    /// @notice Garbage inside a batch (random signatures, out-of-range values, unknown sinks and
+    /// task types) never blocks the honest items next to it.
+    function test_malformedItemsInsideABatch() public {
+        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](8);
+        for (uint256 i; i < 7; ++i) {
+            bytes32 noise = keccak256(abi.encode("noise", i));
+            items[i] = OffchainAggregator.Attestation({
+                taskTypeId: i % 2 == 0 ? id : noise,
+                sink: i % 3 == 0 ? victim : address(uint160(uint256(noise))),
+                capacity: uint64(uint256(noise)),
+                backlog: uint64(uint256(noise) >> 64),
+                nonce: uint32(uint256(noise) >> 128),
+                timestamp: uint64(block.timestamp),
+                r: noise,
+                vs: keccak256(abi.encode(noise))
+            });
+        }
+        items[7] = _attestation(rivalKey, id, rival, 0, 0, 1, block.timestamp);
+        vm.prank(mallory);
+        assertEq(aggregator.submitAttestations(items), 1, "only the honest item");
+        assertEq(registry.getSmoothedCapacity(id, rival), 7);
+        assertEq(registry.getSmoothedCapacity(id, victim), 10, "the victim untouched by garbage in its name");
+    }
+
+    // ---------------------------------------------------------------- receipts
+
+    function _receiptNow(bytes32 taskId) internal view returns (CompletionTracker.Receipt memory) {
+        return _receipt(taskId, id, victim, src, block.timestamp, block.timestamp + 1 hours);
+    }
+
+    function test_receiptReplay() public {
+        _stream(src, id, _rate(6));
+        _toEpochStart();
+        tracker.advanceEpoch(id, victim);
+        vm.warp(block.timestamp + 10);
+        CompletionTracker.Receipt memory r = _receiptNow("task");
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, srcKey, r);
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.AlreadyCounted.selector, id, r.taskId));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+        // in the next window it is not even in range any more
+        _toEpochStart();
+        tracker.advanceEpoch(id, victim);
+        vm.expectRevert(
+            abi.encodeWithSelector(CompletionTracker.ReceiptBeforeWindow.selector, r.completedAt, block.timestamp)
+        );
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+        assertEq(tracker.windowOf(id, victim).completions, 0);
+    }
+
+    function test_receiptReplay_forAnotherSinkTaskTypeOrDeployment() public {
+        _stream(src, id, _rate(6));
+        CompletionTracker.Receipt memory r = _receiptNow("task");
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, srcKey, r);
+
+        CompletionTracker.Receipt memory asRival = _receiptNow("task");
+        asRival.sink = rival; // the victim's work claimed by the rival
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, rival));
+        tracker.recordCompletion(asRival, sinkSig, sourceSig);
+
+        bytes32 other = _taskType("other", 0);
+        vm.prank(victim);
+        registry.setAllowance(id, 10); // frees half its cap for a second task type
+        _register(victim, other);
+        CompletionTracker.Receipt memory elsewhere = _receiptNow("task");
+        elsewhere.taskTypeId = other;
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, victim));
+        tracker.recordCompletion(elsewhere, sinkSig, sourceSig);
+
+        CompletionTracker otherTracker =
+            new CompletionTracker(registry, IBackpressureHooks(address(bpPool)), stakeManager, buffer, pricing, EPOCH);
+        bytes32 foreignDigest = otherTracker.receiptDigest(r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, victim));
+        tracker.recordCompletion(r, _sign65(victimKey, foreignDigest), _sign65(srcKey, foreignDigest));
+    }
+
+    function test_selfCertified_sameAddress() public {
+        CompletionTracker.Receipt memory r = _receipt("task", id, victim, victim, block.timestamp, block.timestamp);
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, victimKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.SelfCertified.selector, victim));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+    }
+
+    /// @notice A second key of the sink's, that never paid the pool, cannot co-sign.
+    function test_selfCertified_secondKeyNeverPaid() public {
+        _stream(src, id, _rate(6)); // the pool has real payers; the second key is not one of them
+        (address alt, uint256 altKey) = makeAddrAndKey("victim-alt");
+        CompletionTracker.Receipt memory r = _receipt("task", id, victim, alt, block.timestamp, block.timestamp);
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, altKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, alt));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+    }
+
+    /// @notice Nor can a colluding sink of the same pool (being paid is not paying), nor a source
+    /// that pays another task type, nor one that used to pay and stopped.
+    function test_notAPayer_variants() public {
+        CompletionTracker.Receipt memory r = _receipt("t1", id, victim, rival, block.timestamp, block.timestamp);
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, rivalKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, rival));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+
+        bytes32 other = _taskType("other", 0);
+        address otherSink = _sink("other-sink", other, 100e18);
+        _declare(otherSink, other, 10);
+        _stream(src, other, _rate(3));
+        r = _receipt("t2", id, victim, src, block.timestamp, block.timestamp);
+        (sinkSig, sourceSig) = _signReceipt(victimKey, srcKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, src));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+
+        _stream(src, id, _rate(6));
+        tracker.recordCompletion(r, sinkSig, sourceSig); // paying now
+        _stream(src, id, 0);
+        r = _receipt("t3", id, victim, src, block.timestamp, block.timestamp);
+        (sinkSig, sourceSig) = _signReceipt(victimKey, srcKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, src));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+    }
+
+    // ---------------------------------------------------------------- low demand and forced evaluation
+
+    /// @notice Low demand: the victim is paid for 3 tasks/epoch while declaring 10 and completes
+    /// the 2-3 it gets. However the attacker times evaluations (every epoch, or after gaps), the
+    /// victim is never slashed.
+    function test_lowDemandEpochs_neverSlashHonestSink() public {
+        _stream(src, id, 2e13); // 6 tasks/epoch over both sinks: 3 each
+        _toEpochStart();
+        tracker.advanceEpoch(id, victim);
+        uint256 salt;
+        for (uint256 i; i < 12; ++i) {
+            vm.warp(block.timestamp + 100);
+            _complete(id, victim, victimKey, src, srcKey, 2, ++salt);
+            uint256 gap = i % 3 == 0 ? 1 : 0; // sometimes the attacker waits an extra epoch
+            _toEpochStart();
+            if (gap == 1) {
+                vm.warp(block.timestamp + 100);
+                _complete(id, victim, victimKey, src, srcKey, 2, ++salt);
+                _toEpochStart();
+            }
+            vm.prank(mallory);
+            tracker.advanceEpoch(id, victim);
+            assertEq(tracker.windowOf(id, victim).strikes, 0, "never a strike");
+        }
+        assertEq(stakeManager.getStake(victim), 400e18);
+    }
+
+    // ---------------------------------------------------------------- price manipulation
+
+    function test_priceManipulation_backlogOfAnotherSink() public {
+        uint256 price = pricing.priceOf(id, victim);
+        uint256 units = _units(id, victim);
+        // direct call: the caller can only ever move its own report
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotRegistered.selector, id, mallory));
+        vm.prank(mallory);
+        registry.reportBacklog(id, 1_000_000);
+        // as a registered rival: moves the rival, not the victim
+        vm.prank(rival);
+        registry.reportBacklog(id, 1_000_000);
+        // forged attestation in the victim's name
+        _relayExpecting(
+            _attestation(malloryKey, id, victim, 10, 1_000_000, 1, block.timestamp),
+            ICapacityRegistry.Rejection.BadSignature
+        );
+        assertEq(pricing.priceOf(id, victim), price, "the victim's price untouched");
+        assertEq(_units(id, victim), units, "and its share of the pool");
+        assertEq(pricing.priceOf(id, rival), 101 * PRICE, "the rival priced itself out");
+    }
+
+    /// @notice The victim reported a queue and cleared it; its old high-backlog attestation cannot
+    /// be replayed to price it out again.
+    function test_priceManipulation_replayOldBacklog() public {
+        OffchainAggregator.Attestation memory busy = _attestation(victimKey, id, victim, 10, 100, 1, block.timestamp);
+        aggregator.submitAttestations(_one(busy));
+        assertEq(pricing.priceOf(id, victim), 11 * PRICE);
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        aggregator.submitAttestations(_one(_attestation(victimKey, id, victim, 10, 0, 2, block.timestamp)));
+        assertEq(pricing.priceOf(id, victim), PRICE);
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _relayExpecting(busy, ICapacityRegistry.Rejection.NonceNotIncreasing);
+        assertEq(pricing.priceOf(id, victim), PRICE);
+    }
+
+    /// @notice The base fee moves at most one step per epoch however often anyone pokes it, and
+    /// only real payment into the pool moves it up.
+    function test_priceManipulation_baseFee() public {
+        _toEpochStart();
+        pricing.advanceEpoch(id);
+        uint256 epoch = block.timestamp / EPOCH;
+        for (uint256 i; i < 5; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(PricingCurve.EpochNotOver.selector, epoch));
+            vm.prank(mallory);
+            pricing.advanceEpoch(id);
+            vm.warp(block.timestamp + 50);
+        }
+        // without payment the fee only falls; a rival leaving raises utilisation, not a stranger
+        uint256 fee = pricing.baseFee(id);
+        _toEpochStart();
+        vm.prank(mallory);
+        assertLt(pricing.advanceEpoch(id), fee, "no demand: down");
+    }
+
+    // ---------------------------------------------------------------- slashing
+
+    function test_slash_nobodyButTheRule() public {
+        address[4] memory callers = [mallory, victim, creator, address(pricing)];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(StakeManager.NotSlasher.selector, callers[i]));
+            vm.prank(callers[i]);
+            stakeManager.slash(victim, 400e18, "GRIEF");
+        }
+        // nor can anyone hand the registry a lower cap
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotStakeManager.selector, mallory));
+        vm.prank(mallory);
+        registry.onStakeChanged(victim);
+        assertEq(stakeManager.getStake(victim), 400e18);
+    }
+
+    /// @notice Forced early evaluation: an attacker evaluating mid-epoch is refused, so a sink always
+    /// has its whole epoch to submit receipts.
+    function test_earlyEvaluationRefused() public {
+        _stream(src, id, 2e13);
+        _toEpochStart();
+        tracker.advanceEpoch(id, victim);
+        uint256 epoch = block.timestamp / EPOCH;
+        vm.warp(block.timestamp + EPOCH - 1);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.EpochNotOver.selector, epoch));
+        vm.prank(mallory);
+        tracker.advanceEpoch(id, victim);
+    }
+
+    /// @notice Buffer deposits do not let a stranger count as a payer of another task type, and a
+    /// refused deposit counts for nothing.
+    function test_depositPayerIsPerTaskType() public {
+        bytes32 tiny = _taskType("tiny", 1);
+        (address depositor, uint256 depositorKey) = _keyedSource("depositor", 10);
+        vm.startPrank(depositor);
+        token.approve(address(buffer), 10);
+        buffer.deposit(tiny, 1);
+        vm.expectRevert(abi.encodeWithSelector(EscrowBuffer.BufferCapacityExceeded.selector, 1, 1, 1));
+        buffer.deposit(tiny, 1);
+        vm.stopPrank();
+        assertTrue(tracker.isPayer(tiny, depositor));
+        assertFalse(tracker.isPayer(id, depositor));
+        CompletionTracker.Receipt memory r = _receipt("t", id, victim, depositor, block.timestamp, block.timestamp);
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, depositorKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, depositor));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+    }
+}
