@@ -29,5 +29,13 @@ export { optimalInto, allocateOptimal } from './optimal.ts';
 export type { ProportionalInput } from './proportional.ts';
 export { proportionalInto, capacityProportionalInto, allocateProportional } from './proportional.ts';
 export { effectiveCapacities, effectiveCapacitiesExact } from './pipeline.ts';
+// Checked uint256 arithmetic (OpenZeppelin mulDiv, overflow = revert): lets the exact forms throw
+// exactly where the contracts revert instead of returning a value the chain never produces.
+export { U256_MAX, mulDiv } from './uint256.ts';
+// Queue premium (CapacityMath.queueWeight / premiumMultiplierBps): a sink's own backlog lowers its
+// pool weight and raises its price; the keeper and the SDK predict both bit for bit.
+export { MAX_PREMIUM_RATIO, queueWeight, premiumMultiplierBps } from './queuePremium.ts';
+// Base fee: float form for the simulator (E7); exact per-epoch step (CapacityMath.baseFeeStep) and
+// utilisation (PricingCurve.utilizationBps) so off-chain code predicts the PricingCurve exactly.
 export type { BaseFeeParams } from './pricing.ts';
-export { nextBaseFee, nextBaseFeeExact, pricePerTask } from './pricing.ts';
+export { nextBaseFee, baseFeeStep, utilizationBps, NO_CAPACITY_UTILIZATION_BPS, pricePerTask } from './pricing.ts';

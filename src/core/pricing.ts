@@ -2,8 +2,15 @@
  * Pricing (SPEC section 1, PricingCurve): price per task = base fee x (1 + queue premium). The base fee
  * moves once per epoch toward a target utilisation, EIP-1559 style: by
  * `maxChange * clamp((u - target) / target, -1, 1)` relative, so one epoch moves it at most by
- * `maxChange` (12.5 % by default). Epochs in which nobody updated the fee count as zero utilisation.
+ * `maxChange` (12.5 % by default).
+ *
+ * `nextBaseFee` is the float form driving the simulator (experiment E7); there, epochs in which nobody
+ * updated the fee count as zero utilisation. `baseFeeStep` and `utilizationBps` are the exact integer
+ * rules of the contracts (CapacityMath, PricingCurve; the PricingCurve replays a skipped epoch as one
+ * more step at the utilisation re-measured at the new fee).
  */
+import { BPS } from './ewma.ts';
+import { checked, mulDiv, requireUint256 } from './uint256.ts';
 
 export interface BaseFeeParams {
   /** Target utilisation in (0, 1]. */
@@ -31,38 +38,62 @@ export function nextBaseFee(prev: number, u: number, params: BaseFeeParams, skip
   return fee < minFee ? minFee : fee;
 }
 
+/** Utilisation reported when there is demand but no capacity: `type(uint128).max` bps. */
+export const NO_CAPACITY_UTILIZATION_BPS = (1n << 128n) - 1n;
+
 /**
- * Exact integer form for a contract: utilisation and target in basis points, fee in wei. Every move
- * is rounded away from the current fee (at least 1 wei, so a small fee cannot stall in either
- * direction); never below `minFee`.
+ * Exact utilisation of a task type in bps, as `PricingCurve.utilizationBps` measures it before each
+ * base fee step: demanded tasks per epoch (`inflow / fee * epochSeconds`) over capacity (the
+ * registry's queue-adjusted total weight), `floor(inflow * epochSeconds * 10000 / (fee * capacity))`.
+ * Without capacity: 0 without demand, else NO_CAPACITY_UTILIZATION_BPS (the maximum up-step).
+ * `inflow` in wei/s, `fee` in wei per task. Throws where the contract reverts (fee == 0, overflow).
  */
-export function nextBaseFeeExact(
-  prev: bigint,
-  utilisationBps: bigint,
+export function utilizationBps(inflow: bigint, capacity: bigint, fee: bigint, epochSeconds: bigint): bigint {
+  requireUint256('utilizationBps', inflow, capacity, fee, epochSeconds);
+  if (capacity === 0n) return inflow === 0n ? 0n : NO_CAPACITY_UTILIZATION_BPS;
+  return mulDiv(checked(inflow * epochSeconds, 'utilizationBps: inflow * epochSeconds'), BPS, checked(fee * capacity, 'utilizationBps: fee * capacity'));
+}
+
+/**
+ * One exact base fee step, the rule of `CapacityMath.baseFeeStep` that the PricingCurve applies once
+ * per epoch; a keeper or the SDK predicting the next fee must match it bit for bit
+ * (test/chain/capacityMathParity.test.ts compares both on identical inputs).
+ *
+ * At or above the target (`u >= target`): `up = min(ceil(maxStep * (u - target) / target), maxStep)`
+ * bps and `next = ceil(fee * (10000 + up) / 10000)`. Below it:
+ * `down = ceil(maxStep * (target - u) / target)` (at most maxStep) and
+ * `next = floor(fee * (10000 - down) / 10000)`. The result is then clamped: below `floor` gives
+ * `floor`, else above `ceiling` gives `ceiling` (floor wins if floor > ceiling).
+ *
+ * Why this rounding: both the step (bps) and the new fee round away from the current fee, so any
+ * utilisation off the target moves a non-zero fee by at least 1 bps and 1 wei (like EIP-1559's
+ * minimum increase). Rounding the up-step down would freeze the fee while demand sits just above the
+ * target (u - target < target / maxStep). Utilisation exactly at the target leaves the fee unchanged
+ * (up to the clamp).
+ *
+ * All values are uint256 (utilisation and target in bps, fee, floor and ceiling in wei per task).
+ * Throws where the contract reverts: `target == 0`, a down-step larger than 10000 bps
+ * (maxStep > 10000), or a result beyond uint256.
+ */
+export function baseFeeStep(
+  fee: bigint,
+  utilizationBps: bigint,
   targetBps: bigint,
-  maxChangeBps = 1250n,
-  skippedEpochs = 0,
-  minFee = 1n,
+  maxStepBps: bigint,
+  floor: bigint,
+  ceiling: bigint,
 ): bigint {
-  if (targetBps <= 0n || targetBps > 10_000n) throw new RangeError('targetBps must be in [1, 10000]');
-  if (maxChangeBps <= 0n || maxChangeBps >= 10_000n) throw new RangeError('maxChangeBps must be in [1, 9999]');
-  if (prev < 0n || utilisationBps < 0n) throw new RangeError('fee and utilisation must be >= 0');
-  const step = (fee: bigint, used: bigint): bigint => {
-    let relBps = ((used - targetBps) * maxChangeBps) / targetBps; // truncates toward zero
-    if (relBps > maxChangeBps) relBps = maxChangeBps;
-    if (relBps < -maxChangeBps) relBps = -maxChangeBps;
-    if (relBps > 0n || (relBps === 0n && used > targetBps)) {
-      const up = (fee * relBps + 9_999n) / 10_000n;
-      return fee + (up > 0n ? up : 1n);
-    }
-    if (relBps === 0n && used === targetBps) return fee < minFee ? minFee : fee;
-    const down = (fee * -relBps + 9_999n) / 10_000n;
-    const next = fee - (down > 0n ? down : 1n);
-    return next < minFee ? minFee : next;
-  };
-  let fee = prev;
-  for (let i = 0; i < skippedEpochs && fee > minFee; i++) fee = step(fee, 0n);
-  return step(fee, utilisationBps);
+  requireUint256('baseFeeStep', fee, utilizationBps, targetBps, maxStepBps, floor, ceiling);
+  let next: bigint;
+  if (utilizationBps >= targetBps) {
+    const step = mulDiv(maxStepBps, utilizationBps - targetBps, targetBps, true);
+    const up = step < maxStepBps ? step : maxStepBps;
+    next = mulDiv(fee, checked(BPS + up, 'baseFeeStep: BPS + up'), BPS, true);
+  } else {
+    const down = mulDiv(maxStepBps, targetBps - utilizationBps, targetBps, true);
+    next = mulDiv(fee, checked(BPS - down, 'baseFeeStep: BPS - down'), BPS);
+  }
+  return next < floor ? floor : next > ceiling ? ceiling : next;
 }
 
 /** Price per task for one sink: `baseFee * (1 + min(maxPremium, slope * backlog / capacity))`. */

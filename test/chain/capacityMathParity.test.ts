@@ -17,11 +17,15 @@ import { anvilClients, type AnvilClients } from '../../src/chain/clients.ts';
 import { deployBytecode } from '../../src/chain/deploy.ts';
 import {
   BPS,
+  MAX_PREMIUM_RATIO,
   OVERFLOW_ALL,
   REMAINDER_TOLERANCE_BPS,
+  baseFeeStep,
   ewmaStep,
   needsUpdate,
   overflowUnits,
+  premiumMultiplierBps,
+  queueWeight,
   remainderWorthFolding,
   stakeCap,
 } from '../../src/core/index.ts';
@@ -34,13 +38,22 @@ const harnessAbi = parseAbi([
   'function outsideDeadband(uint256 current, uint256 target, uint256 thresholdBps) pure returns (bool)',
   'function overflowUnits(uint256 sinkUnits, uint256 inflow, uint256 absorbable) pure returns (uint256)',
   'function remainderWorthFolding(uint256 remainder, uint256 totalUnits, uint256 distributed) pure returns (bool)',
-  'function constants() pure returns (uint256 bps, uint256 overflowAll, uint256 remainderToleranceBps)',
+  'function queueWeight(uint256 capacity, uint256 backlog, uint256 premiumBps) pure returns (uint256)',
+  'function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps) pure returns (uint256)',
+  'function baseFeeStep(uint256 fee, uint256 utilizationBps, uint256 targetBps, uint256 maxStepBps, uint256 floor, uint256 ceiling) pure returns (uint256)',
+  'function constants() pure returns (uint256 bps, uint256 overflowAll, uint256 remainderToleranceBps, uint256 maxPremiumRatio)',
 ]);
 type HarnessFunction = Exclude<(typeof harnessAbi)[number]['name'], 'constants'>;
 type Triple = [bigint, bigint, bigint];
+type Sextuple = [bigint, bigint, bigint, bigint, bigint, bigint];
 
 /** Runs per property: enough to hit every branch many times, with the whole file well under 20 s. */
 const RUNS = 300;
+/**
+ * Bounds each property, shrinking included (shrinking a chained bigint counterexample through eth_calls
+ * can otherwise run for minutes); running out of time counts as a failure, never as a pass.
+ */
+const TIME_LIMIT = { interruptAfterTimeLimit: 15_000, markInterruptAsFailure: true } as const;
 const U128 = 1n << 128n;
 const U256_MAX = (1n << 256n) - 1n;
 
@@ -80,8 +93,8 @@ describe('CapacityMath (Solidity) and src/core agree bit for bit', () => {
     await anvil?.stop();
   });
 
-  const onChain = (functionName: HarnessFunction, args: Triple): Promise<bigint | boolean> =>
-    clients.publicClient.readContract({ address: harness, abi: harnessAbi, functionName, args }) as Promise<
+  const onChain = (functionName: HarnessFunction, args: readonly bigint[]): Promise<bigint | boolean> =>
+    clients.publicClient.readContract({ address: harness, abi: harnessAbi, functionName, args } as never) as Promise<
       bigint | boolean
     >;
 
@@ -98,12 +111,12 @@ describe('CapacityMath (Solidity) and src/core agree bit for bit', () => {
         const actual = await onChain(functionName, [a, b, c]);
         assert.equal(actual, expected, `${functionName}(${a}, ${b}, ${c}): chain ${actual}, core ${expected}`);
       }),
-      { numRuns: RUNS, examples: examples.map((e) => [e]) },
+      { numRuns: RUNS, examples: examples.map((e) => [e]), ...TIME_LIMIT },
     );
   }
 
   /** Whether an eth_call reverted (a decoded revert, not a transport failure). */
-  async function reverts(functionName: HarnessFunction, args: Triple): Promise<boolean> {
+  async function reverts(functionName: HarnessFunction, args: readonly bigint[]): Promise<boolean> {
     try {
       await onChain(functionName, args);
       return false;
@@ -113,13 +126,50 @@ describe('CapacityMath (Solidity) and src/core agree bit for bit', () => {
     }
   }
 
-  it('shares the constants BPS, OVERFLOW_ALL and REMAINDER_TOLERANCE_BPS', async () => {
-    const [bps, overflowAll, tolerance] = await clients.publicClient.readContract({
+  /**
+   * Like assertParity, for the exact forms that throw where the contract reverts: over `inputs`
+   * (plus `examples`), either both return the same value, or the core throws a RangeError and the
+   * eth_call reverts. Returns how many inputs returned and how many reverted.
+   */
+  async function assertParityOrRevert<T extends bigint[]>(
+    functionName: HarnessFunction,
+    inputs: fc.Arbitrary<T>,
+    exact: (...args: T) => bigint,
+    examples: T[],
+    runs = RUNS,
+  ): Promise<{ returned: number; reverted: number }> {
+    const counts = { returned: 0, reverted: 0 };
+    const call = `${functionName}(${'%s'})`;
+    await fc.assert(
+      fc.asyncProperty(inputs, async (args) => {
+        const label = call.replace('%s', args.join(', '));
+        let expected: bigint | undefined;
+        try {
+          expected = exact(...args);
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+        }
+        if (expected === undefined) {
+          counts.reverted++;
+          assert.equal(await reverts(functionName, args), true, `${label}: the core throws, the chain must revert`);
+        } else {
+          counts.returned++;
+          assert.equal(await onChain(functionName, args), expected, `${label}: chain vs core ${expected}`);
+        }
+      }),
+      { numRuns: runs, examples: examples.map((e) => [e]), ...TIME_LIMIT },
+    );
+    return counts;
+  }
+
+  it('shares the constants BPS, OVERFLOW_ALL, REMAINDER_TOLERANCE_BPS and MAX_PREMIUM_RATIO', async () => {
+    const [bps, overflowAll, tolerance, maxPremiumRatio] = await clients.publicClient.readContract({
       address: harness, abi: harnessAbi, functionName: 'constants',
     });
     assert.equal(bps, BPS);
     assert.equal(overflowAll, OVERFLOW_ALL);
     assert.equal(tolerance, REMAINDER_TOLERANCE_BPS);
+    assert.equal(maxPremiumRatio, MAX_PREMIUM_RATIO);
   });
 
   it('capacityCap = stakeCap over the whole uint256 range, perfect squares and the minimum stake', async () => {
@@ -222,6 +272,7 @@ describe('CapacityMath (Solidity) and src/core agree bit for bit', () => {
       }),
       {
         numRuns: RUNS,
+        ...TIME_LIMIT,
         examples: [
           [[U256_MAX, U256_MAX, 1n << 255n]], // a ~2^511 intermediate, the result fits: mulDiv's 512-bit path
           [[U256_MAX, U256_MAX, 1n]], // (2^256-1)(2^256-2) does not fit
@@ -256,5 +307,178 @@ describe('CapacityMath (Solidity) and src/core agree bit for bit', () => {
       [U128, U128, U128],
       [U128, 1n, 0n],
     ]);
+  });
+
+  // ---------------------------------------------------------------- queue premium and base fee
+
+  // fast-check counts the examples among the numRuns runs.
+
+  /** What the registry stores: capacity, backlog and weights fit 40 bits (MAX_VALUE = 2^40 - 1). */
+  const U40 = (1n << 40n) - 1n;
+  const slotValue = fc.oneof(fc.constantFrom(0n, 1n, 2n, U40 - 1n, U40), fc.bigInt({ min: 0n, max: 1_000n }), fc.bigInt({ min: 0n, max: U40 }));
+  const premium = fc.oneof(
+    fc.constantFrom(0n, 1n, 5_000n, 10_000n, 20_000n, 1_000_000n),
+    fc.bigInt({ min: 0n, max: 100_000n }),
+    fc.bigInt({ min: 0n, max: U128 }),
+  );
+  const anyUint = fc.oneof(
+    fc.constantFrom(0n, 1n, 10_000n, U128 - 1n, U128, U256_MAX / 10_000n, U256_MAX - 1n, U256_MAX),
+    fc.bigInt({ min: 0n, max: U256_MAX }),
+  );
+
+  it('queueWeight: C^2 * 10000 / (C * 10000 + gamma * q) rounded down; C without backlog, 0 without capacity', async () => {
+    // What the registry feeds it (40-bit values, a sane gamma).
+    const stored = fc.tuple(slotValue, slotValue, premium);
+    // Huge values where the Solidity does not overflow: C < 2^128, gamma * q small enough.
+    const huge = fc
+      .tuple(fc.bigInt({ min: 1n, max: U128 - 1n }), fc.bigInt({ min: 0n, max: U128 }), fc.bigInt({ min: 0n, max: 1n << 100n }))
+      .map(([c, q, p]) => [c, q, p] as Triple);
+    // gamma * q = k * C * 10000 (+-1): 1 + gamma q / C is an integer k + 1, so C / (k + 1) is exact or one off.
+    const exactRatio = fc
+      .tuple(fc.bigInt({ min: 1n, max: U40 }), fc.bigInt({ min: 1n, max: 1_000n }), fc.constantFrom(1n, 10_000n), smallOffset)
+      .map(([c, k, p, d]) => [c, nonNegative((k * c * 10_000n) / p + d), p] as Triple);
+    const { reverted } = await assertParityOrRevert('queueWeight', fc.oneof(stored, huge, exactRatio), queueWeight, [
+      [0n, 0n, 10_000n],
+      [0n, 50n, 10_000n], // no capacity: 0 whatever the backlog
+      [30n, 0n, 10_000n], // no backlog: exactly C
+      [30n, 0n, U256_MAX], // no backlog: gamma does not matter
+      [10n, 10n, 10_000n], // 10 / (1 + 1) = 5
+      [10n, 5n, 10_000n], // 100 / 15 = 6.67 -> 6
+      [1n, 1n, 0n], // gamma 0: no premium
+      [1n, U40, 10_000n], // a tiny capacity under a huge backlog: 0
+      [U40, U40, 10_000n],
+      [U40, 1n, 1n],
+      [U128 - 1n, U128, 1n << 100n], // C^2 just fits
+    ]);
+    assert.equal(reverted, 0, 'every input of this property fits uint256');
+  });
+
+  it('queueWeight over the whole uint256 range: equal where the Solidity returns, a revert exactly where it overflows', async (t) => {
+    const counts = await assertParityOrRevert('queueWeight', fc.tuple(anyUint, anyUint, anyUint), queueWeight, [
+      [U128, 1n, 1n], // C^2 = 2^256: overflow
+      [U128 - 1n, 1n, 1n], // fits
+      [U128 - 1n, U256_MAX, 1n], // denominator C * 10000 + q overflows
+      [1n, U256_MAX, 1n], // 10000 + (2^256 - 1) overflows
+      [1n, U256_MAX - 10_000n, 1n], // the largest denominator that fits
+      [1n, U128, U128], // gamma * q = 2^256: overflow
+      [U256_MAX, 0n, U256_MAX], // no backlog: returns C before any arithmetic
+      [0n, U256_MAX, U256_MAX], // no capacity: 0 before any arithmetic
+    ]);
+    t.diagnostic(`returned ${counts.returned}, reverted ${counts.reverted}`);
+    assert.ok(counts.returned > 0 && counts.reverted > 0, JSON.stringify(counts));
+  });
+
+  it('premiumMultiplierBps: 10000 + gamma * min(q * 10000 / C, 100 * 10000) / 10000, the cap without capacity', async () => {
+    const stored = fc.tuple(slotValue, slotValue, premium);
+    // q = 100 C (+-1): exactly at, just under and just over the MAX_PREMIUM_RATIO cap.
+    const atCap = fc
+      .tuple(fc.bigInt({ min: 1n, max: U40 }), fc.bigInt({ min: -1n, max: 1n }), premium)
+      .map(([c, d, p]) => [c, nonNegative(MAX_PREMIUM_RATIO * c + d), p] as Triple);
+    // Huge values: q * 10000 / C and gamma * ratio stay within uint256.
+    const huge = fc.tuple(
+      fc.bigInt({ min: 0n, max: U128 }),
+      fc.bigInt({ min: 0n, max: U128 }),
+      fc.bigInt({ min: 0n, max: U256_MAX / (MAX_PREMIUM_RATIO * 2n) }),
+    );
+    const { reverted } = await assertParityOrRevert('premiumMultiplierBps', fc.oneof(stored, atCap, huge), premiumMultiplierBps, [
+      [0n, 0n, 10_000n], // nothing at all: 1x
+      [0n, 1n, 10_000n], // backlog without capacity: the cap, 1 + 1 * 100 = 101x
+      [0n, 1n, 0n], // gamma 0: 1x whatever happens
+      [10n, 0n, 10_000n],
+      [10n, 5n, 10_000n], // 1 + 0.5
+      [3n, 1n, 10_000n], // 1/3 = 3333 bps -> 13333
+      [3n, 1n, 3n], // 3 * 3333 / 10000 = 0.9999 -> 0: the premium rounds down
+      [10n, 1_000n, 10_000n], // ratio exactly at the cap
+      [10n, 1_001n, 10_000n], // past the cap
+      [1n, U40, 10_000n],
+      [U40, U40, 10_000n],
+      [1n, 1n, U256_MAX / MAX_PREMIUM_RATIO - 10_000n], // largest gamma whose premium still fits at ratio 1
+    ]);
+    assert.equal(reverted, 0, 'every input of this property fits uint256');
+  });
+
+  it('premiumMultiplierBps over the whole uint256 range: equal where the Solidity returns, a revert exactly where it overflows', async (t) => {
+    const counts = await assertParityOrRevert('premiumMultiplierBps', fc.tuple(anyUint, anyUint, anyUint), premiumMultiplierBps, [
+      [1n, U256_MAX, 0n], // q * 10000 / C overflows before the cap applies: reverts
+      [10_000n, U256_MAX, 0n], // q * 10000 / 10000 = q fits: capped, 1x with gamma 0
+      [1n, 1n, U256_MAX], // gamma * 10000 / 10000 = gamma, + 10000 overflows
+      [1n, 1n, U256_MAX - 10_000n], // just fits
+      [0n, 1n, U256_MAX], // gamma * 10^6 / 10^4 = 100 gamma overflows
+      [0n, 0n, U256_MAX], // ratio 0: 1x
+    ]);
+    t.diagnostic(`returned ${counts.returned}, reverted ${counts.reverted}`);
+    assert.ok(counts.returned > 0 && counts.reverted > 0, JSON.stringify(counts));
+  });
+
+  it('baseFeeStep: ceil up-step (capped), ceil down-step, fee rounded away from itself, clamped to [floor, ceiling]', async () => {
+    const target = fc.oneof(fc.constantFrom(1n, 5_000n, 8_000n, 10_000n), fc.bigInt({ min: 1n, max: 10_000n }), fc.bigInt({ min: 1n, max: U128 }));
+    const maxStep = fc.oneof(fc.constantFrom(1n, 1_250n, 5_000n, 9_999n, 10_000n), fc.bigInt({ min: 1n, max: 10_000n }));
+    const fee = fc.oneof(
+      fc.constantFrom(0n, 1n, 2n, 7n, 10n ** 15n, 10n ** 18n, U128),
+      fc.bigInt({ min: 0n, max: 10n ** 24n }),
+      fc.bigInt({ min: 0n, max: U256_MAX / 2n }), // fee * (10000 + up) / 10000 fits for any up <= 10000
+    );
+    // Utilisation relative to the target: equal, one off, exactly where the up-step reaches its
+    // cap (2 * target), far off, none, and PricingCurve's "no capacity" value.
+    const utilisation = (t: bigint) =>
+      fc.oneof(
+        fc.constantFrom(t, t + 1n, nonNegative(t - 1n), 2n * t, 2n * t + 1n, 2n * t - 1n, 0n, U128 - 1n),
+        fc.bigInt({ min: 0n, max: 3n * t }),
+        fc.bigInt({ min: 0n, max: U128 }),
+      );
+    // Bounds: none, around the current fee (at the floor, at the ceiling), crossed, around the
+    // creation-price fractions PricingCurve uses.
+    const bounds = (f: bigint) =>
+      fc
+        .oneof(
+          fc.constant([0n, U256_MAX] as [bigint, bigint]),
+          fc.constantFrom<[bigint, bigint]>([f, U256_MAX], [0n, f], [f, f], [f + 1n, f], [f / 10n, f * 10n], [nonNegative(f - 1n), f + 1n]),
+          fc.tuple(fc.bigInt({ min: 0n, max: 2n * f + 2n }), fc.bigInt({ min: 0n, max: 2n * f + 2n })),
+        )
+        .map(([lo, hi]) => [lo > U256_MAX ? U256_MAX : lo, hi > U256_MAX ? U256_MAX : hi] as [bigint, bigint]);
+    const inputs = fc
+      .tuple(fee, target, maxStep)
+      .chain(([f, t, m]) => fc.tuple(utilisation(t), bounds(f)).map(([u, [lo, hi]]) => [f, u, t, m, lo, hi] as Sextuple));
+    const E15 = 10n ** 15n;
+    const { reverted } = await assertParityOrRevert('baseFeeStep', inputs, baseFeeStep, [
+      [1_000n, 8_000n, 8_000n, 1_250n, 1n, U256_MAX], // at the target: unchanged
+      [1_000n, 8_000n, 8_000n, 1_250n, 1_001n, U256_MAX], // at the target, below the floor: the floor
+      [1_000n, 8_001n, 8_000n, 1_250n, 1n, U256_MAX], // just above: +1 bps (ceil), +1 wei (ceil)
+      [1_000n, 7_999n, 8_000n, 1_250n, 1n, U256_MAX], // just below: -1 bps, -1 wei
+      [1n, 8_001n, 8_000n, 1_250n, 1n, U256_MAX], // 1 wei still rises
+      [1n, 0n, 8_000n, 1_250n, 1n, U256_MAX], // 1 wei falls to 0, floored back to 1
+      [0n, 20_000n, 8_000n, 1_250n, 0n, U256_MAX], // a zero fee stays zero
+      [1_000n, 16_000n, 8_000n, 1_250n, 1n, U256_MAX], // u = 2 target: exactly the full step
+      [1_000n, U128 - 1n, 8_000n, 1_250n, 1n, U256_MAX], // no capacity: the full step, capped
+      [1_000n, 0n, 8_000n, 1_250n, 1n, U256_MAX], // no demand: the full down-step
+      [E15, 20_000n, 8_000n, 1_250n, E15 / 10n, E15 * 10n],
+      [E15 * 10n, 20_000n, 8_000n, 1_250n, E15 / 10n, E15 * 10n], // at the ceiling: stays
+      [E15 / 10n, 0n, 8_000n, 1_250n, E15 / 10n, E15 * 10n], // at the floor: stays
+      [1_000n, 20_000n, 8_000n, 1_250n, 2_000n, 1_000n], // floor above ceiling: the floor wins
+      [1_000n, 0n, 8_000n, 10_000n, 0n, U256_MAX], // a 100 % step down: to zero
+      [U256_MAX / 2n, 20_000n, 8_000n, 10_000n, 0n, U256_MAX], // a huge fee doubles and still fits
+    ]);
+    assert.equal(reverted, 0, 'every input of this property fits uint256');
+  });
+
+  it('baseFeeStep over the whole uint256 range: equal where the Solidity returns, a revert exactly where it does not', async (t) => {
+    const small = fc.oneof(fc.constantFrom(0n, 1n, 8_000n, 10_000n, 10_001n, 20_000n), fc.bigInt({ min: 0n, max: 30_000n }));
+    const arg = fc.oneof(anyUint, small);
+    const counts = await assertParityOrRevert(
+      'baseFeeStep',
+      fc.tuple(arg, arg, arg, arg, arg, arg),
+      baseFeeStep,
+      [
+        [1_000n, 0n, 0n, 1_250n, 0n, U256_MAX], // target 0: the up branch divides by zero
+        [1_000n, 0n, 8_000n, 20_000n, 0n, U256_MAX], // a 200 % down-step: 10000 - down underflows
+        [1_000n, 7_000n, 8_000n, 20_000n, 0n, U256_MAX], // 2500 bps of a 200 % step: fine
+        [U256_MAX, 8_001n, 8_000n, 1_250n, 0n, U256_MAX], // the fee rises past uint256
+        [U256_MAX, 8_000n, 8_000n, 1_250n, 0n, U256_MAX], // at the target: fee * 10000 / 10000 = fee fits
+        [1n, U256_MAX, 1n, U256_MAX, 0n, U256_MAX], // 10000 + up overflows
+        [1n, U256_MAX, 1n, U256_MAX - 10_000n, 0n, U256_MAX], // just fits; the fee jumps, clamped by nothing
+      ],
+    );
+    t.diagnostic(`returned ${counts.returned}, reverted ${counts.reverted}`);
+    assert.ok(counts.returned > 0 && counts.reverted > 0, JSON.stringify(counts));
   });
 });

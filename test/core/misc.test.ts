@@ -6,9 +6,9 @@ import {
   capacityUnitsOf,
   effectiveCapacities,
   effectiveCapacitiesExact,
+  baseFeeStep,
   needsUpdate,
   nextBaseFee,
-  nextBaseFeeExact,
   OVERFLOW_ALL,
   overflowShare,
   overflowUnits,
@@ -103,18 +103,24 @@ describe('pricing', () => {
       }),
     );
   });
-  it('exact form: never stalls upward, never below minFee', () => {
-    assert.equal(nextBaseFeeExact(1n, 8100n, 8000n), 2n);
-    assert.equal(nextBaseFeeExact(1000n, 10000n, 8000n), 1032n); // +2000/8000*1250 = 312 bps -> +31.25 -> ceil 32
-    assert.equal(nextBaseFeeExact(1000n, 0n, 8000n), 875n);
-    assert.equal(nextBaseFeeExact(3n, 7999n, 8000n), 2n); // a tiny fall still moves 1 wei
-    assert.equal(nextBaseFeeExact(1000n, 8000n, 8000n), 1000n);
-    assert.equal(nextBaseFeeExact(2n, 0n, 8000n, 1250n, 10), 1n);
+  it('exact form (CapacityMath.baseFeeStep): rounds away from the fee, at least 1 wei, clamped to [floor, ceiling]', () => {
+    const MAX = 1n << 200n;
+    const step = (fee: bigint, u: bigint, floor = 1n, ceiling = MAX) => baseFeeStep(fee, u, 8000n, 1250n, floor, ceiling);
+    assert.equal(step(1n, 8100n), 2n); // a tiny rise still moves 1 wei (step and fee both round up)
+    assert.equal(step(1000n, 10000n), 1032n); // ceil(1250 * 2000 / 8000) = 313 bps -> ceil(1031.3)
+    assert.equal(step(1000n, 0n), 875n);
+    assert.equal(step(1000n, 20000n), 1125n); // the up-step is capped at maxStep
+    assert.equal(step(3n, 7999n), 2n); // a tiny fall still moves 1 wei
+    assert.equal(step(1000n, 8000n), 1000n);
+    assert.equal(step(1000n, 8000n, 1001n), 1001n); // at the target, still clamped
+    assert.equal(step(1n, 0n), 1n); // at the floor
+    assert.equal(step(1000n, 20000n, 1n, 1100n), 1100n); // at the ceiling
+    assert.throws(() => baseFeeStep(1n, 0n, 0n, 1250n, 0n, 1n), RangeError); // target 0: division by zero on chain
     fc.assert(
       fc.property(fc.bigInt({ min: 1n, max: 10n ** 24n }), fc.bigInt({ min: 0n, max: 20000n }), (fee, u) => {
-        const n = nextBaseFeeExact(fee, u, 8000n);
-        if (u > 8000n) return n > fee && n <= fee + (fee * 1250n + 9999n) / 10000n + 1n;
-        if (u < 8000n) return (n < fee || fee === 1n) && n >= 1n;
+        const n = step(fee, u);
+        if (u > 8000n) return n > fee && n <= fee + (fee * 1250n + 9999n) / 10000n;
+        if (u < 8000n) return (n < fee || fee === 1n) && n >= 1n && n >= (fee * 8750n) / 10000n;
         return n === fee;
       }),
     );

@@ -33,8 +33,40 @@ contract CapacityMathHarness {
         return CapacityMath.remainderWorthFolding(remainder, totalUnits, distributed);
     }
 
+    function queueWeight(uint256 capacity, uint256 backlog, uint256 premiumBps) external pure returns (uint256) {
+        return CapacityMath.queueWeight(capacity, backlog, premiumBps);
+    }
+
+    function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps)
+        external
+        pure
+        returns (uint256)
+    {
+        return CapacityMath.premiumMultiplierBps(capacity, backlog, premiumBps);
+    }
+
+    function baseFeeStep(
+        uint256 fee,
+        uint256 utilizationBps,
+        uint256 targetBps,
+        uint256 maxStepBps,
+        uint256 floor,
+        uint256 ceiling
+    ) external pure returns (uint256) {
+        return CapacityMath.baseFeeStep(fee, utilizationBps, targetBps, maxStepBps, floor, ceiling);
+    }
+
     /// @notice The constants the TypeScript core duplicates.
-    function constants() external pure returns (uint256 bps, uint256 overflowAll, uint256 remainderToleranceBps) {
-        return (CapacityMath.BPS, CapacityMath.OVERFLOW_ALL, CapacityMath.REMAINDER_TOLERANCE_BPS);
+    function constants()
+        external
+        pure
+        returns (uint256 bps, uint256 overflowAll, uint256 remainderToleranceBps, uint256 maxPremiumRatio)
+    {
+        return (
+            CapacityMath.BPS,
+            CapacityMath.OVERFLOW_ALL,
+            CapacityMath.REMAINDER_TOLERANCE_BPS,
+            CapacityMath.MAX_PREMIUM_RATIO
+        );
     }
 }
