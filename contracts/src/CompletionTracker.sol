@@ -23,7 +23,9 @@ import {PricingCurve} from "./PricingCurve.sol";
 /// @dev Per (task type, sink) an evaluation window of whole epochs runs from its opening to the
 /// next `advanceEpoch` (anyone may call it). Expected completions over the window =
 /// min(declared capacity * epochs, tasks actually paid for = amount received / base fee), so low
-/// demand never punishes an honest sink. Completions below 50 % of expected count one strike per
+/// demand never punishes an honest sink. The declared capacity is the larger of the one at the
+/// window's opening and the current one: lowering it (or deregistering) just before the
+/// evaluation does not shrink what the sink owed for the epochs it was paid in. Completions below 50 % of expected count one strike per
 /// epoch in the window; 3 consecutive strikes slash 10 % of the stake through the StakeManager,
 /// whose registry hook drops the cap, the capacity and the pool units in the same transaction.
 /// This contract is the StakeManager's only slasher; the slashed stake goes to the recipient fixed
@@ -52,6 +54,7 @@ contract CompletionTracker is EIP712 {
     error InvalidSignature(address expectedSigner);
     error NotAPayer(address source);
     error EpochNotOver(uint256 epoch);
+    error InvalidParameters();
 
     bytes32 public constant RECEIPT_TYPEHASH = keccak256(
         "CompletionReceipt(bytes32 taskId,bytes32 taskTypeId,address sink,address source,uint64 completedAt,uint64 deadline)"
@@ -77,7 +80,8 @@ contract CompletionTracker is EIP712 {
         uint32 epoch; // first epoch of the open window
         uint64 completions; // receipts counted in the window
         uint8 strikes; // consecutive failed epochs
-        uint128 receivedAtStart; // what the sink had received from the pool when the window opened
+        uint40 capacityAtOpen; // declared capacity when the window opened
+        uint96 receivedAtStart; // what the sink had received from the pool when the window opened
     }
 
     ICapacityRegistry public immutable registry;
@@ -98,6 +102,7 @@ contract CompletionTracker is EIP712 {
         PricingCurve pricing_,
         uint256 epochSeconds_
     ) EIP712("BPE CompletionTracker", "1") {
+        if (epochSeconds_ == 0) revert InvalidParameters();
         registry = registry_;
         backpressurePool = backpressurePool_;
         stakeManager = stakeManager_;
@@ -145,15 +150,16 @@ contract CompletionTracker is EIP712 {
         uint256 epochs = epoch - w.epoch;
 
         uint256 received = _received(taskTypeId, sink);
-        uint256 paidTasks = (received - w.receivedAtStart) / pricing.baseFee(taskTypeId);
-        uint256 declared = registry.getSmoothedCapacity(taskTypeId, sink) * epochs;
-        uint256 expected = paidTasks < declared ? paidTasks : declared;
+        uint256 capacityNow = registry.getSmoothedCapacity(taskTypeId, sink);
+        uint256 expected = _expected(taskTypeId, w, epochs, received, capacityNow);
         bool failed = w.completions * BPS < FAIL_BELOW_BPS * expected;
         uint256 strikes = failed ? w.strikes + epochs : 0;
 
         uint256 slashed;
         if (strikes >= STRIKES_TO_SLASH) {
-            slashed = stakeManager.getStake(sink) * SLASH_BPS / BPS;
+            // 10 % of all the sink's stake, unbonding included: leaving does not shrink the penalty.
+            StakeManager.Account memory account = stakeManager.accountOf(sink);
+            slashed = (account.staked + account.unbonding) * SLASH_BPS / BPS;
             strikes = 0;
         }
         _windows[taskTypeId][sink] = Window({
@@ -161,10 +167,28 @@ contract CompletionTracker is EIP712 {
             epoch: uint32(epoch),
             completions: 0,
             strikes: uint8(strikes),
-            receivedAtStart: uint128(received)
+            capacityAtOpen: uint40(capacityNow),
+            receivedAtStart: uint96(received)
         });
         emit EpochEvaluated(taskTypeId, sink, w.epoch, epochs, expected, w.completions, strikes, slashed);
         if (slashed != 0) stakeManager.slash(sink, slashed, SLASH_REASON);
+    }
+
+    /// @dev min(declared capacity * epochs, tasks paid for in the window). The declared capacity is
+    /// the larger of the window's opening snapshot and now; payments are measured from the 96-bit
+    /// snapshot, which wraps: the difference over one window is what counts, and it fits.
+    function _expected(bytes32 taskTypeId, Window memory w, uint256 epochs, uint256 received, uint256 capacityNow)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 receivedInWindow;
+        unchecked {
+            receivedInWindow = uint96(uint96(received) - w.receivedAtStart);
+        }
+        uint256 paidTasks = receivedInWindow / pricing.baseFee(taskTypeId);
+        uint256 declared = (capacityNow > w.capacityAtOpen ? capacityNow : w.capacityAtOpen) * epochs;
+        return paidTasks < declared ? paidTasks : declared;
     }
 
     /// @notice Whether `source` pays the task type's pool: streams into it now, or has deposited
@@ -194,7 +218,8 @@ contract CompletionTracker is EIP712 {
         if (w.opened) return w;
         w.opened = true;
         w.epoch = uint32(currentEpoch());
-        w.receivedAtStart = uint128(_received(taskTypeId, sink));
+        w.capacityAtOpen = uint40(registry.getSmoothedCapacity(taskTypeId, sink));
+        w.receivedAtStart = uint96(_received(taskTypeId, sink));
     }
 
     function _received(bytes32 taskTypeId, address sink) internal view returns (uint256) {

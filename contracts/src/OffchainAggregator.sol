@@ -41,7 +41,11 @@ contract OffchainAggregator is EIP712 {
     /// @notice How far ahead of the chain's clock a signer's clock may run.
     uint256 public immutable maxSkew;
 
+    error InvalidParameters();
+
     constructor(ICapacityRegistry registry_, uint256 maxAge_, uint256 maxSkew_) EIP712("BPE OffchainAggregator", "1") {
+        // An attestation must be able to live long enough to be relayed.
+        if (maxAge_ == 0) revert InvalidParameters();
         registry = registry_;
         maxAge = maxAge_;
         maxSkew = maxSkew_;

@@ -314,7 +314,7 @@ contract CapacityMathTest is Test {
         uint256 m = CapacityMath.premiumMultiplierBps(c, q, g);
         assertGe(m, BPS, "never a discount");
         assertLe(w * m, c * BPS, "never above the capacity");
-        uint256 e = g / BPS + 1; // what the multiplier's two floors can lose, in bps
+        uint256 e = (g + BPS - 1) / BPS + 1; // what the multiplier's two floors can lose, in bps (rounded up)
         assertApproxEqAbs(w * m / BPS, c, c * e / BPS + (m + e) / BPS + 2);
     }
 

@@ -449,6 +449,31 @@ contract CompletionTrackerTest is BPETest {
         assertEq(tracker.windowOf(id, a).epoch, e0 + 3);
     }
 
+    /// @notice Leaving mid-epoch after two strikes does not escape the third: the window keeps the
+    /// capacity declared when it opened, and the stake is slashed while it unbonds.
+    function test_deregisteringAndUnstakingDoesNotEscapeTheSlash() public {
+        _stream(src, id, _rate(6));
+        tracker.advanceEpoch(id, a);
+        _epochWith(0);
+        _epochWith(0);
+        assertEq(tracker.windowOf(id, a).strikes, 2);
+        assertEq(tracker.windowOf(id, a).capacityAtOpen, 10);
+
+        vm.warp(block.timestamp + EPOCH / 2); // paid for half an epoch: 3 tasks
+        vm.startPrank(a);
+        registry.deregisterSink(id);
+        stakeManager.unstake(STAKE);
+        vm.stopPrank();
+        assertEq(registry.getSmoothedCapacity(id, a), 0);
+        _toEpochStart();
+        uint256 treasuryBefore = stakeToken.balanceOf(treasury);
+        vm.expectEmit(true, true, true, true, address(tracker));
+        emit CompletionTracker.EpochEvaluated(id, a, e0 + 2, 1, 3, 0, 0, 40e18);
+        tracker.advanceEpoch(id, a);
+        assertEq(stakeManager.accountOf(a).unbonding, STAKE - 40e18, "10 % taken from the unbonding stake");
+        assertEq(stakeToken.balanceOf(treasury) - treasuryBefore, 40e18);
+    }
+
     function test_skippedEpochsCount_oneStrikeThenTwoEpochWindowSlashes() public {
         _stream(src, id, _rate(6));
         tracker.advanceEpoch(id, a);
@@ -508,16 +533,19 @@ contract CompletionTrackerTest is BPETest {
 
     /// @notice Expected is capped by the declared capacity: payment beyond it is not expected work.
     function test_expectedCappedByDeclaredCapacity() public {
-        _stream(src, id, _rate(9));
+        _stream(src, id, _rate(12)); // 12 tasks paid for, 10 declared
         tracker.advanceEpoch(id, a);
         vm.warp(block.timestamp + 100);
-        _complete(id, a, aKey, src, srcKey, 4, ++salt);
+        _complete(id, a, aKey, src, srcKey, 5, ++salt);
         _toEpochStart();
-        _declare(a, id, 0); // smoothed 10 -> 7 at the evaluation instant; 9 tasks were paid for
+        // Lowering the declaration at the evaluation instant does not lower what was owed: the
+        // window keeps the capacity it opened with (10), the larger of the two.
+        _declare(a, id, 0);
         assertEq(registry.getSmoothedCapacity(id, a), 7);
         vm.expectEmit(true, true, true, true, address(tracker));
-        emit CompletionTracker.EpochEvaluated(id, a, e0, 1, 7, 4, 0, 0);
+        emit CompletionTracker.EpochEvaluated(id, a, e0, 1, 10, 5, 0, 0);
         tracker.advanceEpoch(id, a);
+        assertEq(tracker.windowOf(id, a).capacityAtOpen, 7, "the next window opens with the capacity now");
     }
 
     /// @notice Paid tasks are counted at the task type's current base fee (the PricingCurve's).
