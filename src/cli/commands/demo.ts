@@ -2,19 +2,24 @@
 // and BPE, then plays one scripted story and prints what every party received:
 // three sinks of capacity 10:20:30 share a source's stream 1:2:3; one sink gets busy and loses
 // share; demand doubles past capacity and the excess lands in the escrow buffer; demand falls
-// and the buffer drains into the capacity that freed up.
-import { formatUnits, type Account, type Address, type Hex } from 'viem';
+// and the buffer drains into the capacity that freed up. Then the verification layer: a signed
+// capacity attestation relayed by a stranger (a forged one beside it is skipped), a backlog that
+// makes a sink dearer so it loses share, and a sink that takes money without doing the work,
+// slashed after three epochs of completion receipts.
+import { formatUnits, keccak256, toHex, type Account, type Address, type Hex, type LocalAccount } from 'viem';
 import { anvilAccount } from '../../chain/clients.ts';
 import { superTokenAbi } from '../../chain/abis.ts';
 import { startLocalStack, type LocalStack } from '../../chain/bpe/localStack.ts';
 import * as bpe from '../../chain/bpe/actions.ts';
+import * as verification from '../../chain/bpe/verification.ts';
+import { StakeManager } from '../../chain/bpe/artifacts.generated.ts';
 import { CliError } from '../errors.ts';
 
 const PRICE = 10n ** 15n; // 0.001 TUSD per task
 const BUFFER_MAX = 10n ** 21n; // 1,000 TUSD
 const TST = (wei: bigint) => `${Number(formatUnits(wei, 18)).toFixed(4)} TUSD`;
 
-interface Sink { name: string; account: Account; stake: bigint; capacity: bigint }
+interface Sink { name: string; account: LocalAccount; stake: bigint; capacity: bigint }
 
 export async function run(args: string[]): Promise<void> {
   if (args.length > 0) throw new CliError(`unexpected argument "${args[0]}" (demo takes none)`);
@@ -22,13 +27,15 @@ export async function run(args: string[]): Promise<void> {
   log('starting anvil and deploying Superfluid + BPE ...');
   const stack = await startLocalStack({ fundedAccounts: [4] });
   try {
-    await story(stack, log);
+    await verificationStory(stack, await story(stack, log), log);
   } finally {
     await stack.stop();
   }
 }
 
-async function story(stack: LocalStack, log: (line: string) => void): Promise<void> {
+interface Market { taskTypeId: Hex; pool: Address; sinks: Sink[]; source: LocalAccount; parties: [string, Address][] }
+
+async function story(stack: LocalStack, log: (line: string) => void): Promise<Market> {
   const { bpe: d } = stack;
   const epoch = d.params.epochSeconds;
   const rateOf = (capacity: bigint) => (capacity * PRICE) / epoch; // wei/s that `capacity` absorbs
@@ -120,6 +127,64 @@ async function story(stack: LocalStack, log: (line: string) => void): Promise<vo
   log(`   source paid ${paid} wei; sinks + buffer + remainder = ${accounted} wei`);
   if (paid !== accounted) throw new Error(`money not conserved: paid ${paid} wei, accounted ${accounted} wei`);
   log('   every wei the source paid is accounted for.');
+  return { taskTypeId, pool, sinks, source, parties };
+}
+
+async function verificationStory(stack: LocalStack, market: Market, log: (line: string) => void): Promise<void> {
+  const { taskTypeId, pool, sinks, source, parties } = market;
+  const [a, b, c] = sinks as [Sink, Sink, Sink];
+  const epoch = Number(stack.bpe.params.epochSeconds);
+
+  const now = async () => (await stack.clients.publicClient.getBlock()).timestamp;
+  const signed = await verification.signAttestation(stack, a.account, {
+    taskTypeId, capacity: 12n, backlog: 0n, nonce: 1, timestamp: await now(),
+  });
+  const forged = { ...signed, sink: b.account.address }; // A's signature passed off as B's report
+  const relayed = await verification.submitAttestations(stack, anvilAccount(9), [signed, forged]);
+  log(`\n8. sink A signs "12 tasks/epoch" off chain; a stranger relays it with a forged report for B:`);
+  log(`   ${relayed.accepted} accepted, ${relayed.rejected.length} skipped (reason ${relayed.rejected.map((r) => r.reason).join(', ')}: bad signature);`);
+  log(`   capacities now ${await capacities(stack, taskTypeId, sinks)} (one EWMA step for A)`);
+
+  const capacity = await totalCapacity(stack, taskTypeId);
+  await bpe.setStream(stack, source, stack.token, pool, (capacity * PRICE) / stack.bpe.params.epochSeconds / 2n);
+  await bpe.updateOverflow(stack, source, taskTypeId);
+  const priceBefore = await verification.priceOf(stack, taskTypeId, b.account.address);
+  await verification.reportBacklog(stack, b.account, taskTypeId, 20n);
+  const priceAfter = await verification.priceOf(stack, taskTypeId, b.account.address);
+  let mark = await snapshot(stack, pool, parties);
+  await bpe.advanceTime(stack.clients, 600);
+  log(`\n9. sink B reports 20 tasks waiting: its price goes ${TST(priceBefore)} -> ${TST(priceAfter)} per task,`);
+  log('   so the pool sends it less; the next 10 minutes:');
+  mark = await report(stack, pool, parties, mark, log);
+
+  // Three epochs of completion receipts: A and B prove their work, C proves none.
+  for (const s of sinks) await verification.advanceSinkEpoch(stack, source, taskTypeId, s.account.address);
+  const stakeOf = (who: Address) => stack.clients.publicClient.readContract({
+    address: stack.bpe.stakeManager, abi: StakeManager.abi, functionName: 'getStake', args: [who],
+  });
+  const stakeBefore = await stakeOf(c.account.address);
+  const unitsBefore = await bpe.poolUnits(stack, pool, c.account.address);
+  let taskNumber = 0;
+  for (let e = 0; e < 3; e++) {
+    await bpe.advanceTime(stack.clients, epoch / 2);
+    for (const worker of [a, b]) {
+      for (let i = 0; i < 8; i++) {
+        const t = await now();
+        const receipt = {
+          taskId: keccak256(toHex(`demo-task-${taskNumber++}`)), taskTypeId,
+          sink: worker.account.address, source: source.address, completedAt: t, deadline: t + 3600n,
+        };
+        await verification.recordCompletion(stack, anvilAccount(9), receipt,
+          await verification.signReceipt(stack, worker.account, receipt), await verification.signReceipt(stack, source, receipt));
+      }
+    }
+    await bpe.advanceTime(stack.clients, epoch / 2);
+    for (const s of sinks) await verification.advanceSinkEpoch(stack, source, taskTypeId, s.account.address);
+  }
+  log('\n10. three epochs of dual-signed completion receipts: A and B post 8 per epoch, C posts none');
+  log(`    while it keeps getting paid. At the third failed epoch anyone's advanceEpoch slashes C:`);
+  log(`    stake ${TST(stakeBefore).replace('TUSD', 'STK')} -> ${TST(await stakeOf(c.account.address)).replace('TUSD', 'STK')}, pool units ${unitsBefore} -> ${await bpe.poolUnits(stack, pool, c.account.address)}, in the same transaction.`);
+  await bpe.setStream(stack, source, stack.token, pool, 0n);
 }
 
 /** Declares every sink's capacity each minute until the EWMA has reached all of them. */
