@@ -77,13 +77,32 @@ describe('bpe demo', () => {
   });
 
   it('step 7: source paid == sinks + buffer + remainder, and says so', () => {
-    const lines = step(run.stdout, 7);
+    const lines = step(run.stdout, 7).filter((l) => l.trim());
     const paidLine = lines.find((l) => l.includes('source paid'));
     const match = paidLine && /source paid (\d+) wei; sinks \+ buffer \+ remainder = (\d+) wei/.exec(paidLine);
     assert.ok(match, `no accounting line in:\n${lines.join('\n')}`);
     assert.ok(BigInt(match[1]!) > 0n);
     assert.equal(match[2], match[1]);
-    assert.equal(run.stdout.trimEnd().split('\n').at(-1)!.trim(), 'every wei the source paid is accounted for.');
+    assert.equal(lines.at(-1)!.trim(), 'every wei the source paid is accounted for.');
+  });
+
+  it('step 8: the relayed attestation is applied, the forged one beside it skipped as a bad signature', () => {
+    const lines = step(run.stdout, 8).join('\n');
+    assert.match(lines, /1 accepted, 1 skipped \(reason 3: bad signature\)/);
+    assert.match(lines, /capacities now sink A 11, sink B 20, sink C 7/);
+  });
+
+  it('step 9: a backlog of 20 on capacity 20 doubles B\'s price and halves its weight (11:10:7)', () => {
+    const lines = step(run.stdout, 9);
+    assert.match(lines.join('\n'), /its price goes 0\.0010 TUSD -> 0\.0020 TUSD per task/);
+    assert.equal(share(lines, 'sink A'), '39.28');
+    assert.equal(share(lines, 'sink B'), '35.71');
+    assert.equal(share(lines, 'sink C'), '25.00');
+  });
+
+  it('step 10: the sink without receipts loses 10 % of its stake and its units at the third epoch', () => {
+    const lines = step(run.stdout, 10).join('\n');
+    assert.match(lines, /stake 1600\.0000 STK -> 1440\.0000 STK, pool units 7000 -> 6000/);
   });
 
   it('refuses an extra argument: non-zero exit, one line on stderr naming it, no chain started', async () => {
