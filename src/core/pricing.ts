@@ -11,6 +11,7 @@
  */
 import { BPS } from './ewma.ts';
 import { checked, mulDiv, requireUint256 } from './uint256.ts';
+import { MAX_PREMIUM_RATIO } from './queuePremium.ts';
 
 export interface BaseFeeParams {
   /** Target utilisation in (0, 1]. */
@@ -96,8 +97,13 @@ export function baseFeeStep(
   return next < floor ? floor : next > ceiling ? ceiling : next;
 }
 
-/** Price per task for one sink: `baseFee * (1 + min(maxPremium, slope * backlog / capacity))`. */
-export function pricePerTask(baseFee: number, backlog: number, capacity: number, slope = 0.1, maxPremium = 1): number {
-  const premium = capacity > 0 ? Math.min(maxPremium, (slope * backlog) / capacity) : maxPremium;
-  return baseFee * (1 + premium);
+/**
+ * Float form of a sink's price per task as PricingCurve.priceOf prices it:
+ * `baseFee * (1 + gamma * min(backlog / capacity, MAX_PREMIUM_RATIO))`; without capacity, any
+ * backlog counts as the largest ratio. (The exact form is `premiumMultiplierBps`.)
+ */
+export function pricePerTask(baseFee: number, backlog: number, capacity: number, gamma = 1): number {
+  const maxRatio = Number(MAX_PREMIUM_RATIO);
+  const ratio = capacity > 0 ? Math.min(backlog / capacity, maxRatio) : backlog > 0 ? maxRatio : 0;
+  return baseFee * (1 + gamma * ratio);
 }

@@ -125,9 +125,12 @@ describe('pricing', () => {
       }),
     );
   });
-  it('queue premium', () => {
+  it('queue premium: base * (1 + gamma * backlog / capacity), the ratio capped at 100', () => {
     assert.equal(pricePerTask(2, 0, 10), 2);
-    assert.equal(pricePerTask(2, 50, 10), 3);
-    assert.equal(pricePerTask(2, 1000, 10), 4);
+    assert.equal(pricePerTask(2, 10, 10), 4);
+    assert.equal(pricePerTask(2, 5, 10, 0.5), 2.5);
+    assert.equal(pricePerTask(2, 5000, 10), 202);
+    assert.equal(pricePerTask(2, 1, 0), 202, 'backlog without capacity prices at the cap');
+    assert.equal(pricePerTask(2, 0, 0), 2);
   });
 });
