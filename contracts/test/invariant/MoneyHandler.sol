@@ -4,7 +4,7 @@ pragma solidity ^0.8.26;
 import {
     ISuperfluidPool
 } from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
-import {BPETest} from "../utils/BPETest.sol";
+import {Handler} from "./Handler.sol";
 import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
 import {PricingCurve} from "../../src/PricingCurve.sol";
@@ -15,7 +15,7 @@ import {PricingCurve} from "../../src/PricingCurve.sol";
 /// overflow share, drain, re-apply the pipeline, step the base fee; time passes. Two task types share the token (so remainder sweeps and buffer levels
 /// interact), chained upstream -> downstream by a pipeline. Some sinks never connect to a pool,
 /// so part of the money waits in the pool as claimable.
-contract MoneyHandler is BPETest {
+contract MoneyHandler is Handler {
     uint256 public constant SOURCE_FUNDS = 1_000_000e18;
     uint256 public constant MAX_RATE = 2e15; // wei/s, about 3x what all sinks of a type absorb
 
@@ -25,11 +25,8 @@ contract MoneyHandler is BPETest {
     /// @dev connected[sink][type]: whether the sink connected to that type's pool
     mapping(address => mapping(uint256 => bool)) public connected;
 
-    uint256 public currentTime;
-    uint256 public currentBlock;
     uint256 public unexpectedReverts;
     bytes public lastUnexpected;
-    mapping(bytes32 => uint256) public calls;
 
     constructor(Deployment memory d, bytes32[2] memory ids_) {
         _adopt(d);
@@ -46,8 +43,7 @@ contract MoneyHandler is BPETest {
         for (uint256 j; j < 3; ++j) {
             sources[j] = _source(string.concat("money-source-", vm.toString(j)), SOURCE_FUNDS);
         }
-        currentTime = block.timestamp;
-        currentBlock = block.number;
+        _startClock();
     }
 
     function _join(uint256 i, uint256 t, bool connect) internal {
@@ -57,15 +53,6 @@ contract MoneyHandler is BPETest {
             _connect(sinks[i], ids[t]);
             connected[sinks[i]][t] = true;
         }
-    }
-
-    modifier clock(bytes32 name) {
-        vm.warp(currentTime);
-        vm.roll(currentBlock);
-        ++calls[name];
-        _;
-        currentTime = block.timestamp;
-        currentBlock = block.number;
     }
 
     function _unexpected(bytes memory err) internal {

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.26;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {BPETest} from "../utils/BPETest.sol";
+import {Handler} from "./Handler.sol";
 import {PricingCurve} from "../../src/PricingCurve.sol";
 import {OffchainAggregator} from "../../src/OffchainAggregator.sol";
 import {CapacityMath} from "../../src/libraries/CapacityMath.sol";
@@ -11,7 +11,7 @@ import {CapacityMath} from "../../src/libraries/CapacityMath.sol";
 /// changes its stream, sinks attest capacity and backlog or report backlogs directly, and anyone
 /// advances the base fee. Every advance is checked against a step-by-step model; anything that
 /// reverts where it must not (an advance in a new epoch, a backlog report, a batch) is a violation.
-contract PricingHandler is BPETest {
+contract PricingHandler is Handler {
     uint256 internal constant BPS = 10_000;
 
     bytes32 public id;
@@ -23,10 +23,6 @@ contract PricingHandler is BPETest {
     uint256 public floorFee;
     uint256 public ceilingFee;
 
-    uint256 public currentTime;
-    uint256 public currentBlock;
-    uint256 public violations;
-    string public lastViolation;
     uint256 public advances;
     uint256 public refusals;
     uint256 public lastAdvanceEpoch;
@@ -44,36 +40,23 @@ contract PricingHandler is BPETest {
             (sinks[i], keys[i]) = _keyedSink(string.concat("pricing-sink-", vm.toString(i)), id, stakes[i]);
         }
         src = _source("pricing-src", 1e30);
-        currentTime = block.timestamp;
-        currentBlock = block.number;
+        _startClock();
     }
 
-    modifier clock() {
-        vm.warp(currentTime);
-        vm.roll(currentBlock);
-        _;
-        currentTime = block.timestamp;
-        currentBlock = block.number;
-    }
 
-    function _violation(string memory what) internal {
-        ++violations;
-        lastViolation = what;
-    }
-
-    function warp(uint256 secs) external clock {
+    function warp(uint256 secs) external clock("warp") {
         vm.warp(block.timestamp + bound(secs, 1, 2 * EPOCH));
         vm.roll(block.number + 1);
     }
 
-    function skipEpochs(uint256 n) external clock {
+    function skipEpochs(uint256 n) external clock("skipEpochs") {
         vm.warp(block.timestamp + bound(n, 1, 80) * EPOCH);
         vm.roll(block.number + 1);
     }
 
     /// @notice The source re-sizes its stream (0 to ~3x the largest capacity) and, like the SDK,
     /// pokes the overflow share.
-    function stream(uint256 tasks, uint256 noise) external clock {
+    function stream(uint256 tasks, uint256 noise) external clock("stream") {
         int96 rate = int96(int256(bound(tasks, 0, 250) * PRICE / EPOCH + noise % 1e9));
         if (rate == flow || (flow == 0 && rate == 0)) return;
         _stream(src, id, rate);
@@ -82,7 +65,7 @@ contract PricingHandler is BPETest {
     }
 
     /// @notice A sink's signed attestation relayed alone; the batch must never revert.
-    function attest(uint256 who, uint256 capacity, uint256 backlog) external clock {
+    function attest(uint256 who, uint256 capacity, uint256 backlog) external clock("attest") {
         uint256 i = who % 3;
         OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](1);
         items[0] = _attestation(
@@ -95,7 +78,7 @@ contract PricingHandler is BPETest {
     }
 
     /// @notice A direct backlog report, including right after an advance: never reverts.
-    function reportBacklog(uint256 who, uint256 backlog) external clock {
+    function reportBacklog(uint256 who, uint256 backlog) external clock("reportBacklog") {
         address sink = sinks[who % 3];
         vm.prank(sink);
         try registry.reportBacklog(id, bound(backlog, 0, 5_000)) {}
@@ -106,7 +89,7 @@ contract PricingHandler is BPETest {
 
     /// @notice Anyone advances the base fee; it must equal the model, or refuse exactly with
     /// EpochNotOver inside the epoch of the last advance.
-    function advance() external clock {
+    function advance() external clock("advance") {
         PricingCurve.Fee memory state = pricing.feeState(id);
         uint256 fee = pricing.baseFee(id);
         uint256 epoch = block.timestamp / EPOCH;

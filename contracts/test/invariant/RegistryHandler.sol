@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.26;
 
-import {BPETest} from "../utils/BPETest.sol";
+import {Handler} from "./Handler.sol";
 import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {ICapacityRegistry} from "../../src/interfaces/ICapacityRegistry.sol";
 import {CapacityMath} from "../../src/libraries/CapacityMath.sol";
@@ -11,14 +11,9 @@ import {CapacityMath} from "../../src/libraries/CapacityMath.sol";
 /// move allowances, leave pending or stale commitments, deregister, top up stake, get slashed;
 /// keepers rebalance; spammed reveals must fail with UpdateTooFrequent, allowances over the cap
 /// with AllowanceExceedsCap, and attestations report the right rejection; time passes.
-contract RegistryHandler is BPETest {
+contract RegistryHandler is Handler {
     address[4] public sinks;
     bytes32[3] public ids;
-    uint256 public currentTime;
-    uint256 public currentBlock;
-    uint256 public violations;
-    string public lastViolation;
-    mapping(bytes32 => uint256) public calls;
     address internal lastSink; // the last successful declaration, for the spammer
     bytes32 internal lastId;
 
@@ -31,23 +26,9 @@ contract RegistryHandler is BPETest {
             _stake(sinks[i], stakes[i]);
             _register(sinks[i], ids[i % 3]);
         }
-        currentTime = block.timestamp;
-        currentBlock = block.number;
+        _startClock();
     }
 
-    modifier clock(bytes32 name) {
-        vm.warp(currentTime);
-        vm.roll(currentBlock);
-        ++calls[name];
-        _;
-        currentTime = block.timestamp;
-        currentBlock = block.number;
-    }
-
-    function _violation(string memory what) internal {
-        ++violations;
-        lastViolation = what;
-    }
 
     /// @notice Declares, waiting out the rate limit and any pending commitment first.
     function declare(uint256 sinkSeed, uint256 typeSeed, uint256 capacity) external clock("declare") {

@@ -1,21 +1,17 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.26;
 
-import {BPETest} from "../utils/BPETest.sol";
+import {Handler} from "./Handler.sol";
 import {StakeManager} from "../../src/StakeManager.sol";
 
 /// @notice Drives stake accounts for the stake-conservation invariant: stake, unstake, withdraw,
 /// slash, register, deregister, time. Invalid attempts are made on purpose; the handler checks
 /// that each one fails with the right error and changes nothing, and counts violations.
-contract StakeHandler is BPETest {
+contract StakeHandler is Handler {
     address[4] public actors;
     bytes32[2] public ids;
     uint256 public minted;
     uint256 public slashed;
-    uint256 public violations;
-    string public lastViolation;
-    uint256 public currentTime;
-    mapping(bytes32 => uint256) public calls;
 
     constructor(Deployment memory d, bytes32[2] memory ids_) {
         _adopt(d);
@@ -23,20 +19,9 @@ contract StakeHandler is BPETest {
         for (uint256 i; i < 4; ++i) {
             actors[i] = makeAddr(string.concat("staker-", vm.toString(i)));
         }
-        currentTime = block.timestamp;
+        _startClock();
     }
 
-    modifier clock(bytes32 name) {
-        vm.warp(currentTime);
-        ++calls[name];
-        _;
-        currentTime = block.timestamp;
-    }
-
-    function _violation(string memory what) internal {
-        ++violations;
-        lastViolation = what;
-    }
 
     function _account(address who) internal view returns (StakeManager.Account memory) {
         return stakeManager.accountOf(who);
