@@ -1,5 +1,6 @@
 // Compiles the Solidity sources offline (Superfluid's unpublished imports vendored first, forge
-// driving solc-js through the shim), then writes the BPE contracts' ABIs and bytecode as a typed
+// driving solc-js through the shim) with the `tools` profile (contracts + math harness, no test
+// suite, output in out-tools/), then writes the BPE contracts' ABIs and bytecode as a typed
 // module for viem: src/chain/bpe/artifacts.generated.ts (ignored by git, rebuilt here).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -21,10 +22,14 @@ const CONTRACTS = [
 const target = join(root, 'src/chain/bpe/artifacts.generated.ts');
 
 vendorSuperfluidDeps();
-execFileSync(join(root, 'node_modules/.bin/forge'), ['build', '--skip', 'test'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync(join(root, 'node_modules/.bin/forge'), ['build'], {
+  cwd: root,
+  env: { ...process.env, FOUNDRY_PROFILE: 'tools' },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 
 const parts = CONTRACTS.map((name) => {
-  const artifact = JSON.parse(readFileSync(join(root, 'out', `${name}.sol`, `${name}.json`), 'utf8')) as {
+  const artifact = JSON.parse(readFileSync(join(root, 'out-tools', `${name}.sol`, `${name}.json`), 'utf8')) as {
     abi: unknown[];
     bytecode: { object: string };
   };

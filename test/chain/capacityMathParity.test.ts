@@ -30,7 +30,7 @@ import {
   stakeCap,
 } from '../../src/core/index.ts';
 
-const ARTIFACT = new URL('../../out/CapacityMathHarness.sol/CapacityMathHarness.json', import.meta.url);
+const ARTIFACT = new URL('../../out-tools/CapacityMathHarness.sol/CapacityMathHarness.json', import.meta.url);
 
 const harnessAbi = parseAbi([
   'function capacityCap(uint256 stakeAmount, uint256 minStake, uint256 stakeUnit) pure returns (uint256)',
