@@ -5,7 +5,8 @@
  *     strategies: it does not depend on how money was routed);
  *  2. every source emits its rate (times the experiment's demand multiplier) into its task type;
  *  3. every strategy, on its own copy of the world (backlogs, buffers), allocates each type's inflow
- *     plus its buffer to that type's sinks; sinks work off `min(backlog + paid, C)`, so
+ *     plus its buffer to that type's sinks (the backlogs at the start of the step are what the sinks
+ *     report: `backpressure` and `onchain` see them); sinks work off `min(backlog + paid, C)`, so
  *     `Q <- max(0, Q + paid - C)`; money is conserved (asserted every step and type).
  *
  * All strategies run in lockstep on the same draws, so their per-step numbers are directly comparable.
@@ -22,6 +23,7 @@ import {
   type StepResult,
   type Workspace,
 } from '../core/index.ts';
+import { DEFAULT_GAMMA, onchainInto } from './onchain.ts';
 import type { Rng } from './rng.ts';
 import type { Scenario } from './scenario.ts';
 import type { StrategyName } from './strategies.ts';
@@ -35,6 +37,8 @@ export interface EngineOptions {
   noise: number;
   /** Buffer limit per task type (Infinity: unbounded). */
   bufferMax: number;
+  /** Queue premium gamma of the `onchain` rule's weight C / (1 + gamma * q / C); default 1. */
+  gamma?: number;
   /** Called before each step, after the engine reset `sim.demand` to the base demand. */
   beforeStep?: (t: number, sim: Simulation) => void;
   /** Called after each step (per-type results are in `sim.lastToSinks` etc.). */
@@ -81,7 +85,7 @@ export interface RunResult {
 
 const enum Kind {
   Proportional,
-  ProportionalBuffered,
+  OnChain,
   RoundRobin,
   Random,
   Backpressure,
@@ -90,7 +94,7 @@ const enum Kind {
 
 const KIND: Record<StrategyName, Kind> = {
   proportional: Kind.Proportional,
-  'proportional-buffered': Kind.ProportionalBuffered,
+  onchain: Kind.OnChain,
   'round-robin': Kind.RoundRobin,
   random: Kind.Random,
   backpressure: Kind.Backpressure,
@@ -140,6 +144,7 @@ export class Simulation {
   readonly capacityTotal: Float64Array;
 
   private readonly kinds: Kind[];
+  private readonly gamma: number;
   private readonly anyOverDeclares: boolean;
   private readonly dView: Float64Array[];
   private readonly cView: Float64Array[];
@@ -152,6 +157,7 @@ export class Simulation {
     if (!(options.alpha > 0 && options.alpha <= 1)) throw new RangeError('alpha must be in (0, 1]');
     if (!(options.noise >= 0)) throw new RangeError('noise must be >= 0');
     if (!(options.bufferMax >= 0)) throw new RangeError('bufferMax must be >= 0');
+    if (options.gamma !== undefined && !(options.gamma >= 0 && Number.isFinite(options.gamma))) throw new RangeError('gamma must be a finite number >= 0');
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new RangeError('steps must be a positive integer');
     this.scenario = scenario;
     this.options = options;
@@ -159,6 +165,7 @@ export class Simulation {
     const { n, types, typeStart } = scenario;
     const S = options.strategies.length;
     this.kinds = options.strategies.map((s) => KIND[s]);
+    this.gamma = options.gamma ?? DEFAULT_GAMMA;
     this.anyOverDeclares = scenario.overDeclares.some((x) => x === 1);
     this.declared = new Float64Array(n);
     this.demand = new Float64Array(types);
@@ -279,7 +286,7 @@ export class Simulation {
         const pv = this.pView[s][ty];
         const inflow = this.demand[ty];
         const bufIn = this.buffer[bi];
-        this.allocate(kind, dv, cv, qv, pv, inflow, bufIn, bufferMax, this.declaredTotal[ty], res);
+        this.allocate(kind, dv, cv, qv, pv, inflow, bufIn, bufferMax, res);
         let paid = 0;
         let prod = 0;
         let bl = 0;
@@ -335,15 +342,14 @@ export class Simulation {
     inflow: number,
     bufIn: number,
     bufferMax: number,
-    declaredTotal: number,
     res: StepResult,
   ): void {
     switch (kind) {
       case Kind.Proportional:
         capacityProportionalInto(dv, inflow, bufIn, bufferMax, Infinity, pv, res);
         return;
-      case Kind.ProportionalBuffered:
-        capacityProportionalInto(dv, inflow, bufIn, bufferMax, declaredTotal, pv, res);
+      case Kind.OnChain:
+        onchainInto(dv, qv, this.gamma, inflow, bufIn, bufferMax, pv, res);
         return;
       case Kind.RoundRobin: {
         const n = pv.length;

@@ -2,7 +2,7 @@
 
 export const STRATEGIES = [
   'proportional',
-  'proportional-buffered',
+  'onchain',
   'round-robin',
   'random',
   'backpressure',
@@ -14,8 +14,8 @@ export type StrategyName = (typeof STRATEGIES)[number];
 export const STRATEGY_INFO: Record<StrategyName, string> = {
   proportional:
     "the seeds' rule: the whole stream split in proportion to the EWMA of the stake-capped signal (GDA units); open loop",
-  'proportional-buffered':
-    'the same split with the contracts\' overflow rule: the sinks get at most their total declared capacity, the rest streams into the EscrowBuffer and drains back in proportion to declared capacity',
+  onchain:
+    'the contracts\' rule: pool weight = queue-adjusted capacity C / (1 + q / C) of the smoothed, stake-capped declaration and the reported backlog; the sinks get at most the sum of the weights (price 1), the rest streams into the EscrowBuffer, which drains into the spare weight (at most one step of it per step) in proportion to weight',
   'round-robin': 'an equal share of the stream to every sink of the type each step (the fluid form of round-robin)',
   random: 'Dirichlet(1) weights drawn afresh every step',
   backpressure:

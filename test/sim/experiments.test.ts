@@ -23,7 +23,7 @@ describe('experiments (small configuration)', () => {
   });
   it('E1 summary has per-strategy efficiency, servedRatio, maxBufferLevel, convergenceSteps', () => {
     const s = outputs[0].summary.strategies as Record<string, Record<string, unknown>>;
-    for (const name of ['proportional', 'round-robin', 'random', 'backpressure', 'optimal']) {
+    for (const name of ['proportional', 'onchain', 'round-robin', 'random', 'backpressure', 'optimal']) {
       for (const k of ['efficiency', 'servedRatio', 'maxBufferLevel', 'convergenceSteps']) assert.ok(k in s[name], `${name}.${k}`);
     }
   });

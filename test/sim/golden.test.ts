@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG } from '../../src/sim/experiments/types.ts';
 
 const GOLDEN: Record<string, { efficiency: number; servedRatio: number; maxBufferLevel: number; convergenceSteps: number | null }> = {
   proportional: { efficiency: 0.968426, servedRatio: 0.968426, maxBufferLevel: 0, convergenceSteps: 0 },
-  'proportional-buffered': { efficiency: 0.998823, servedRatio: 0.856863, maxBufferLevel: 168144.445, convergenceSteps: 0 },
+  onchain: { efficiency: 0.999558, servedRatio: 0.856489, maxBufferLevel: 169123.349, convergenceSteps: 0 },
   'round-robin': { efficiency: 0.937022, servedRatio: 0.937022, maxBufferLevel: 0, convergenceSteps: null },
   random: { efficiency: 0.8152, servedRatio: 0.8152, maxBufferLevel: 0, convergenceSteps: null },
   backpressure: { efficiency: 0.9991, servedRatio: 0.9991, maxBufferLevel: 0, convergenceSteps: 0 },

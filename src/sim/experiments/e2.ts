@@ -81,12 +81,14 @@ export function runE2(cfg: SimConfig): ExperimentOutput {
   });
   const bp = strategies.backpressure;
   const prop = strategies.proportional;
+  const oc = strategies.onchain;
   const markdown = [
     `${failed.length} of ${scenario.n} sinks (${pct(lostCapacity / totalCapacity, 0)} of true capacity) fail at step ${shockAt}: capacity and signal drop to 0, their smoothed capacity decays at the EWMA's pace, their backlog (honestly reported) grows with every payment. Recovery = steps until eta stays within ${RECOVERY_TOL * 100} % of the optimum's for ${RECOVERY_WINDOW} steps; "own" = within ${RECOVERY_TOL * 100} % of the strategy's own post-shock level.`,
     '',
     mdTable(['strategy', 'recovery to optimum (steps)', 'recovery to own level (steps)', 'eta before', 'min eta after', 'eta after'], rows),
     '',
-    `\`backpressure\` stops paying a failed sink as soon as its reported backlog exceeds the others' (one step), while \`proportional\` keeps paying it until its EWMA has decayed (0.7^t).`,
+    `\`backpressure\` stops paying a failed sink as soon as its reported backlog exceeds the others' (one step), while \`proportional\` keeps paying it until its EWMA has decayed (0.7^t). ` +
+      `\`onchain\` (the contracts' rule) recovers to the optimum's eta in ${num(oc.recoverySteps)} steps: a failed sink's growing backlog cuts its weight C / (1 + q / C) long before its declaration decays; but it loses the failed sinks' declared capacity from what the sinks may absorb, so more money is parked in the buffer (sigma after the shock ${pct(oc.postShockServedRatio, 1)}, against ${pct(bp.postShockServedRatio, 1)} for \`backpressure\`).`,
   ].join('\n');
   const propOwn = prop.ownRecoverySteps;
   const claims: Claim[] = [
