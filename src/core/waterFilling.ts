@@ -160,6 +160,8 @@ export function solveLevelFromSums(
       }
     }
     cnt = j;
+    // No sink active below m: nothing is placed up to m (amount 0), so m itself is the level.
+    if (!(dc > 0)) return m;
     const mNew = (amount + qc) / dc;
     // The root is mNew if no candidate's breakpoint lies in [mNew, m): the active set is then the same.
     let changed = false;

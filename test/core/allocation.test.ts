@@ -206,7 +206,11 @@ describe('solveLevel', () => {
           if (f(mid) < target) lo = mid;
           else hi = mid;
         }
-        return Math.abs(f(m) - target) <= 1e-9 * Math.max(1, target) && Math.abs(m - hi) <= 1e-9 * Math.max(1, hi);
+        const fits = Math.abs(f(m) - target) <= 1e-9 * Math.max(1, target);
+        // With nothing to place, every level up to the first sink's activation fits: only the
+        // amount placed is defined then. Otherwise f is strictly increasing and the level unique.
+        if (target === 0) return fits;
+        return fits && Math.abs(m - hi) <= 1e-9 * Math.max(1, hi);
       }),
       { numRuns: 300 },
     );
@@ -255,5 +259,12 @@ describe('proportional allocation', () => {
         );
       }),
     );
+  });
+});
+
+describe('solveLevel edge cases', () => {
+  it('places nothing without NaN when every sink is exactly full', () => {
+    // capacity 0.01, backlog 0.02: no spare; the linear bound lands exactly on the breakpoint.
+    assert.equal(solveLevel([0.01], [0.02], 0, createWorkspace()), 2);
   });
 });
