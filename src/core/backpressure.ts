@@ -34,6 +34,7 @@ import {
   type Workspace,
 } from './waterFilling.ts';
 import { checkAmount, checkArrays } from './validate.ts';
+import { holdInBuffer } from './bufferLimit.ts';
 
 /**
  * Low-level form for hot loops: writes per-sink payments into `out` (same length as `declared`),
@@ -88,13 +89,8 @@ export function backpressureInto(
   }
   // Beyond spare. The buffer keeps what the sinks' backlogs say they have no room for.
   const excess = money - spare;
-  let hold = dAll > 0 ? Math.min(excess, dAll * lamMin) : excess;
-  let refused = 0;
-  if (hold > bufferMax) {
-    refused = Math.min(inflow, hold - bufferMax);
-    hold -= refused;
-  }
-  const toSinks = money - refused - hold;
+  holdInBuffer(res, dAll > 0 ? Math.min(excess, dAll * lamMin) : excess, inflow, bufferMax);
+  const toSinks = money - res.refused - res.buffer;
   if (dAll > 0 && toSinks > 0) {
     const m = solveLevelFromSums(declared, backlog, toSinks, dAct, qAct, dAll, qAll, ws, cnt);
     res.toSinks = fillToLevelInto(declared, backlog, m, out);
@@ -104,8 +100,6 @@ export function backpressureInto(
     res.toSinks = 0;
     res.level = 0;
   }
-  res.buffer = hold;
-  res.refused = refused;
   return res;
 }
 

@@ -11,6 +11,7 @@ export { BPS, ewmaStep, ewmaStepsToReach, ewmaFloat, ewmaInto } from './ewma.ts'
 export { capacityUnits, capacityUnitsOf, unitShares } from './units.ts';
 export { REBALANCE_THRESHOLD_BPS, needsUpdate } from './deadband.ts';
 export { OVERFLOW_ALL, overflowUnits, overflowShare } from './overflow.ts';
+export { holdInBuffer } from './bufferLimit.ts';
 export { REMAINDER_TOLERANCE_BPS, remainderWorthFolding } from './remainder.ts';
 export type { Workspace } from './waterFilling.ts';
 export {

@@ -9,6 +9,7 @@ import { newStepResult, type MutNumArray, type NumArray, type StepResult } from 
 import { fillSpareInto } from './waterFilling.ts';
 import { checkAmount, checkArrays } from './validate.ts';
 import type { Allocation } from './backpressure.ts';
+import { holdInBuffer } from './bufferLimit.ts';
 
 export function optimalInto(
   capacity: NumArray,
@@ -30,14 +31,7 @@ export function optimalInto(
   res.spare = spare;
   res.toSinks = fillSpareInto(capacity, backlog, paid, spare, out);
   res.level = spare > 0 ? paid / spare : 0;
-  let hold = money - paid;
-  let refused = 0;
-  if (hold > bufferMax) {
-    refused = Math.min(inflow, hold - bufferMax);
-    hold -= refused;
-  }
-  res.buffer = hold;
-  res.refused = refused;
+  holdInBuffer(res, money - paid, inflow, bufferMax);
   return res;
 }
 

@@ -13,6 +13,7 @@
 import { newStepResult, type MutNumArray, type NumArray, type StepResult } from './types.ts';
 import { checkAmount, checkArrays } from './validate.ts';
 import type { Allocation } from './backpressure.ts';
+import { holdInBuffer } from './bufferLimit.ts';
 
 /** `out_k = amount * w_k / sum(w)`; returns sum(w). Writes zeros when sum(w) is 0. */
 export function proportionalInto(weights: NumArray, amount: number, out: MutNumArray): number {
@@ -47,15 +48,8 @@ export function capacityProportionalInto(
     out[k] = x;
     sum += x;
   }
-  let hold = money - paid;
-  let refused = 0;
-  if (hold > bufferMax) {
-    refused = Math.min(inflow, hold - bufferMax);
-    hold -= refused;
-  }
+  holdInBuffer(res, money - paid, inflow, bufferMax);
   res.toSinks = sum;
-  res.buffer = hold;
-  res.refused = refused;
   res.spare = absorbable;
   res.level = total > 0 ? paid / total : 0;
   return res;

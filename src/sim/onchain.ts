@@ -20,7 +20,7 @@
  *
  * O(n), no allocation: the weights are written into `out` and scaled in place.
  */
-import type { MutNumArray, NumArray, StepResult } from '../core/index.ts';
+import { holdInBuffer, type MutNumArray, type NumArray, type StepResult } from '../core/index.ts';
 
 /** Default queue premium gamma (premiumBps = 10 000 on chain). */
 export const DEFAULT_GAMMA = 1;
@@ -59,15 +59,8 @@ export function onchainInto(
     out[k] = x;
     sum += x;
   }
-  let hold = money - paid;
-  let refused = 0;
-  if (hold > bufferMax) {
-    refused = Math.min(inflow, hold - bufferMax);
-    hold -= refused;
-  }
+  holdInBuffer(res, money - paid, inflow, bufferMax);
   res.toSinks = sum;
-  res.buffer = hold;
-  res.refused = refused;
   res.spare = absorbable;
   res.level = f;
   return res;
