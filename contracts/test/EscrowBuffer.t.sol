@@ -23,13 +23,7 @@ contract EscrowBufferTest is BPETest {
 
     function setUp() public override {
         super.setUp();
-        id = _taskType("llm", MAX);
-        a = _sink("a", id, 400e18);
-        b = _sink("b", id, 900e18);
-        c = _sink("c", id, 1600e18);
-        _declareUntilSettled(a, id, 10);
-        _declareUntilSettled(b, id, 20);
-        _declareUntilSettled(c, id, 30);
+        (id, a, b, c) = _market123("llm", MAX);
         src = _source("src", 1_000_000e18);
     }
 

@@ -15,13 +15,7 @@ contract FlowEndToEndTest is BPETest {
 
     function setUp() public override {
         super.setUp();
-        id = _taskType("llm", 1_000e18);
-        a = _sink("a", id, 400e18); // cap 20
-        b = _sink("b", id, 900e18); // cap 30
-        c = _sink("c", id, 1600e18); // cap 40
-        _declareUntilSettled(a, id, 10);
-        _declareUntilSettled(b, id, 20);
-        _declareUntilSettled(c, id, 30);
+        (id, a, b, c) = _market123("llm", 1_000e18);
         src = _source("src", 1_000_000e18);
     }
 

@@ -253,6 +253,21 @@ abstract contract BPETest is Test {
         assertEq(registry.getSmoothedCapacity(id, sink), capacity, "EWMA settled");
     }
 
+    /// @notice The market most tests start from: sinks "a", "b", "c" with stakes 400/900/1600
+    /// (caps 20/30/40) registered in a new task type and settled at capacities 10/20/30.
+    function _market123(string memory name, uint256 maxBuffer)
+        internal
+        returns (bytes32 id, address a, address b, address c)
+    {
+        id = _taskType(name, maxBuffer);
+        a = _sink("a", id, 400e18);
+        b = _sink("b", id, 900e18);
+        c = _sink("c", id, 1600e18);
+        _declareUntilSettled(a, id, 10);
+        _declareUntilSettled(b, id, 20);
+        _declareUntilSettled(c, id, 30);
+    }
+
     /// @notice A funded source streaming `rate` wei/s into the task type's pool.
     function _source(string memory name, uint256 funds) internal returns (address source) {
         source = makeAddr(name);
