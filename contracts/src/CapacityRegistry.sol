@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.26;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
 import {ICapacitySignal} from "./interfaces/ICapacitySignal.sol";
 import {ICapacityRegistry} from "./interfaces/ICapacityRegistry.sol";
@@ -18,9 +19,16 @@ import {CapacityMath} from "./libraries/CapacityMath.sol";
 /// allowance, the allowances of a sink sum to at most its cap, and smoothed capacity never
 /// exceeds the allowance. When a registration's weight leaves the 5 % deadband around what the
 /// pool last received, the BackpressurePool re-weights that one sink: O(1).
+/// A task type's pool is an external call into a token someone chose. So every unit push is
+/// isolated: it runs with a fixed gas allowance that the caller must be able to give in full,
+/// and a push that fails is recorded (`UnitsPushFailed`; `pushed` keeps the old weight) for
+/// anyone to retry with `syncUnits`, instead of reverting a slash, a deregistration, an
+/// allowance move or an attestation batch.
 /// @dev Everything about one registration lives in one storage slot (SinkState), so an update
 /// inside the deadband costs one cold storage write.
 contract CapacityRegistry is ICapacityRegistry {
+    using SafeCast for uint256;
+
     event TaskTypeRegistered(
         bytes32 indexed taskTypeId,
         address indexed creator,
@@ -35,6 +43,7 @@ contract CapacityRegistry is ICapacityRegistry {
     event AllowanceSet(bytes32 indexed taskTypeId, address indexed sink, uint256 allowance);
     event BacklogReported(bytes32 indexed taskTypeId, address indexed sink, uint256 backlog);
     event CapacityCapped(bytes32 indexed taskTypeId, address indexed sink, uint256 allowance, uint256 smoothed);
+    event UnitsPushFailed(bytes32 indexed taskTypeId, address indexed sink, uint256 weight);
 
     error EmptyName();
     error ZeroAddress();
@@ -59,6 +68,9 @@ contract CapacityRegistry is ICapacityRegistry {
     error NotStakeManager(address caller);
     error NotAggregator(address caller);
     error NotBackpressurePool(address caller);
+    error InvalidParameters();
+    error InsufficientGas(uint256 left, uint256 required);
+    error InSync(bytes32 taskTypeId, address sink);
 
     /// @dev One slot per (task type, sink).
     struct SinkState {
@@ -78,6 +90,11 @@ contract CapacityRegistry is ICapacityRegistry {
 
     /// @notice Largest capacity, backlog or allowance a slot holds (2^40 - 1 tasks).
     uint256 public constant MAX_VALUE = type(uint40).max;
+    /// @notice Gas one unit push may use: the GDA's member update, the buffer's and a flow re-sync
+    /// take under 1 M together. A hostile token burns at most this much per push.
+    uint256 public constant UNIT_PUSH_GAS = 1_500_000;
+    /// @dev A slash pushes every registration of the sink: they must fit one transaction together.
+    uint256 internal constant _MAX_PUSH_GAS_PER_TX = 12_000_000;
 
     StakeManager public immutable stakeManager;
     IBackpressureHooks public immutable backpressurePool;
@@ -106,9 +123,17 @@ contract CapacityRegistry is ICapacityRegistry {
         uint256 rebalanceThresholdBps;
     }
 
-    constructor(StakeManager stakeManager_, IBackpressureHooks backpressurePool_, address aggregator_, Params memory p) {
+    constructor(
+        StakeManager stakeManager_,
+        IBackpressureHooks backpressurePool_,
+        address aggregator_,
+        Params memory p
+    ) {
         stakeManager = stakeManager_;
         backpressurePool = backpressurePool_;
+        if (p.maxTaskTypesPerSink == 0 || p.maxTaskTypesPerSink * UNIT_PUSH_GAS > _MAX_PUSH_GAS_PER_TX) {
+            revert InvalidParameters();
+        }
         aggregator = aggregator_;
         ewmaAlphaBps = p.ewmaAlphaBps;
         commitTimeout = p.commitTimeout;
@@ -142,7 +167,9 @@ contract CapacityRegistry is ICapacityRegistry {
             pricePerTask: uint96(price),
             bufferMax: maxBuffer,
             totalCapacity: 0,
-            totalWeight: 0
+            totalWeight: 0,
+            weightUpdatedAt: uint32(block.timestamp),
+            weightSeconds: 0
         });
         address pool = address(backpressurePool.createPool(taskTypeId, token));
         emit TaskTypeRegistered(taskTypeId, msg.sender, token, pool, price, maxBuffer, name);
@@ -177,7 +204,7 @@ contract CapacityRegistry is ICapacityRegistry {
             smoothed: 0,
             allowance: uint40(allowance),
             backlog: 0,
-            pushed: 0,
+            pushed: previous.pushed, // non-zero only if the push at deregistration failed
             nonce: previous.nonce // attestation nonces outlive registrations (see deregisterSink)
         });
         _allocated[msg.sender] = allocated + allowance;
@@ -207,19 +234,36 @@ contract CapacityRegistry is ICapacityRegistry {
     function deregisterSink(bytes32 taskTypeId) external {
         TaskType storage t = _existing(taskTypeId);
         SinkState memory s = _registered(taskTypeId, msg.sender);
-        t.totalCapacity -= s.smoothed;
-        t.totalWeight -= uint128(CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps));
+        _setTotals(
+            t,
+            t.totalCapacity - s.smoothed,
+            t.totalWeight - CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps)
+        );
         t.sinkCount -= 1;
         _allocated[msg.sender] -= s.allowance;
         _removeFromList(taskTypeId, s.index - 1);
         _removeRegistration(msg.sender, taskTypeId);
-        // Everything goes but the attestation nonce: an attestation signed before leaving, still
-        // fresh, must not be replayable once the sink registers again (nonces are per sink).
-        _store(taskTypeId, msg.sender, SinkState(0, 0, 0, 0, 0, 0, s.nonce));
+        // Everything goes but the attestation nonce (an attestation signed before leaving, still
+        // fresh, must not be replayable once the sink registers again: nonces are per sink) and
+        // the weight the pool holds, until the push to zero succeeds.
+        s = SinkState(0, 0, 0, 0, 0, s.pushed, s.nonce);
+        _store(taskTypeId, msg.sender, s);
         delete _commitments[taskTypeId][msg.sender];
         stakeManager.unlock(msg.sender);
         emit SinkDeregistered(taskTypeId, msg.sender);
-        if (s.pushed != 0) backpressurePool.setSinkUnits(taskTypeId, msg.sender, 0);
+        if (s.pushed != 0) _push(taskTypeId, msg.sender, s, 0);
+    }
+
+    /// @notice Brings one sink's pool units to its current weight (zero once deregistered). Anyone
+    /// may call it: it retries a push that failed and catches up drift in O(1). Reverts if the
+    /// pool already holds the weight, or with the pool's own error if the push fails again.
+    function syncUnits(bytes32 taskTypeId, address sink) external {
+        SinkState memory s = _load(taskTypeId, sink);
+        uint256 weight = s.index == 0 ? 0 : CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
+        if (s.pushed == weight) revert InSync(taskTypeId, sink);
+        s.pushed = uint40(weight);
+        _store(taskTypeId, sink, s);
+        backpressurePool.setSinkUnits(taskTypeId, sink, weight);
     }
 
     // ---------------------------------------------------------------- commit-reveal
@@ -325,11 +369,18 @@ contract CapacityRegistry is ICapacityRegistry {
     }
 
     /// @inheritdoc ICapacityRegistry
-    function takeWeights(bytes32 taskTypeId) external returns (address[] memory sinks, uint256[] memory weights) {
+    function takeWeights(bytes32 taskTypeId, uint256 start, uint256 count)
+        external
+        returns (address[] memory sinks, uint256[] memory weights, uint256 total)
+    {
         if (msg.sender != address(backpressurePool)) revert NotBackpressurePool(msg.sender);
-        sinks = _sinks[taskTypeId];
-        weights = new uint256[](sinks.length);
-        for (uint256 i; i < sinks.length; ++i) {
+        address[] storage list = _sinks[taskTypeId];
+        total = list.length;
+        uint256 n = start >= total ? 0 : total - start < count ? total - start : count;
+        sinks = new address[](n);
+        weights = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            sinks[i] = list[start + i];
             SinkState storage s = _states[taskTypeId][sinks[i]];
             uint256 weight = CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
             if (s.pushed != weight) s.pushed = uint40(weight);
@@ -399,6 +450,15 @@ contract CapacityRegistry is ICapacityRegistry {
     }
 
     /// @inheritdoc ICapacityRegistry
+    /// @dev Wraps at 2^96 like a Uniswap oracle's cumulative price: readers take differences.
+    function weightSecondsOf(bytes32 taskTypeId) external view returns (uint96) {
+        TaskType storage t = _taskTypes[taskTypeId];
+        unchecked {
+            return t.weightSeconds + uint96(uint256(t.totalWeight) * (block.timestamp - t.weightUpdatedAt));
+        }
+    }
+
+    /// @inheritdoc ICapacityRegistry
     function pricePerTask(bytes32 taskTypeId) external view returns (uint256) {
         return _taskTypes[taskTypeId].pricePerTask;
     }
@@ -440,15 +500,41 @@ contract CapacityRegistry is ICapacityRegistry {
     ) internal {
         uint256 oldWeight = CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps);
         uint256 weight = CapacityMath.queueWeight(smoothed, backlog, queuePremiumBps);
-        (t.totalCapacity, t.totalWeight) =
-            (t.totalCapacity - s.smoothed + uint128(smoothed), t.totalWeight - uint128(oldWeight) + uint128(weight));
+        _setTotals(t, t.totalCapacity - s.smoothed + smoothed, t.totalWeight - oldWeight + weight);
         s.smoothed = uint40(smoothed);
         s.backlog = uint40(backlog);
-        bool push =
-            force ? s.pushed != weight : CapacityMath.outsideDeadband(s.pushed, weight, rebalanceThresholdBps);
-        if (push) s.pushed = uint40(weight);
+        bool push = force ? s.pushed != weight : CapacityMath.outsideDeadband(s.pushed, weight, rebalanceThresholdBps);
         _store(taskTypeId, sink, s);
-        if (push) backpressurePool.setSinkUnits(taskTypeId, sink, weight);
+        if (push) _push(taskTypeId, sink, s, weight);
+    }
+
+    /// @dev Writes both totals, first adding the old weight's time to the weight integral (the
+    /// PricingCurve averages capacity over an epoch with it, so a backlog flipped around its call
+    /// moves nothing).
+    function _setTotals(TaskType storage t, uint256 capacity, uint256 weight) internal {
+        unchecked {
+            t.weightSeconds += uint96(uint256(t.totalWeight) * (block.timestamp - t.weightUpdatedAt));
+        }
+        (t.totalCapacity, t.totalWeight, t.weightUpdatedAt) =
+        (capacity.toUint64(), weight.toUint64(), uint32(block.timestamp));
+    }
+
+    /// @dev The isolated unit push (see the contract's notes). The registration is stored with the
+    /// new weight first (checks-effects-interactions); a failed push writes the old one back.
+    /// Requiring the full allowance up front means a push can fail only through the pool's own
+    /// code, never because the caller chose a gas limit just short of it.
+    function _push(bytes32 taskTypeId, address sink, SinkState memory s, uint256 weight) internal {
+        uint256 required = UNIT_PUSH_GAS + UNIT_PUSH_GAS / 63 + 10_000;
+        if (gasleft() < required) revert InsufficientGas(gasleft(), required);
+        uint40 previous = s.pushed;
+        s.pushed = uint40(weight);
+        _store(taskTypeId, sink, s);
+        try backpressurePool.setSinkUnits{gas: UNIT_PUSH_GAS}(taskTypeId, sink, weight) {}
+        catch {
+            s.pushed = previous;
+            _store(taskTypeId, sink, s);
+            emit UnitsPushFailed(taskTypeId, sink, weight);
+        }
     }
 
     function _tooSoon(SinkState memory s) internal view returns (bool) {
@@ -491,9 +577,8 @@ contract CapacityRegistry is ICapacityRegistry {
     /// @dev Writes a registration's slot with one SSTORE (the compiler would store field by field).
     function _store(bytes32 taskTypeId, address sink, SinkState memory s) internal {
         SinkState storage p = _states[taskTypeId][sink];
-        uint256 word = uint256(s.index) | uint256(s.lastUpdate) << 32 | uint256(s.smoothed) << 64
-            | uint256(s.allowance) << 104 | uint256(s.backlog) << 144 | uint256(s.pushed) << 184
-            | uint256(s.nonce) << 224;
+        uint256 word = uint256(s.index) | uint256(s.lastUpdate) << 32 | uint256(s.smoothed) << 64 | uint256(s.allowance)
+            << 104 | uint256(s.backlog) << 144 | uint256(s.pushed) << 184 | uint256(s.nonce) << 224;
         assembly ("memory-safe") {
             sstore(p.slot, word)
         }

@@ -4,34 +4,43 @@ pragma solidity ^0.8.26;
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
-import {ISuperfluidPool} from
-    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {
+    ISuperfluidPool
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
 import {SuperTokenV1Library} from "@superfluid-finance/ethereum-contracts/contracts/apps/SuperTokenV1Library.sol";
+import {ISuperfluid} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperfluid.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {SuperfluidBound} from "./base/SuperfluidBound.sol";
 import {ICapacityRegistry} from "./interfaces/ICapacityRegistry.sol";
 import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
 import {StakeManager} from "./StakeManager.sol";
 import {EscrowBuffer} from "./EscrowBuffer.sol";
 import {PricingCurve} from "./PricingCurve.sol";
 
-/// @title CompletionTracker: counts dual-signed completion receipts and slashes sinks that do not
-/// do the work they are paid for.
-/// @notice A receipt is an EIP-712 message signed by both the sink and the source over fields they
-/// choose (task id, task type, sink, source, completion time, deadline); nothing in it comes from
-/// the chain, so both can sign before submission. The source must be paying the task type's pool
-/// (streaming into it now, or having deposited into its buffer): a sink cannot certify itself
-/// with a second key without paying the pool. Each (task type, task id) counts once.
+/// @title CompletionTracker: counts completion receipts backed by payment and slashes sinks that do
+/// not do the work they are paid for.
+/// @notice A receipt has two signatures made at two moments. The source signs the EIP-712
+/// TaskRequest (task id, task type, sink, source, deadline) when it hands the task out, so the
+/// sink holds proof of the request before it works and the source cannot withhold it afterwards;
+/// the sink signs the Completion (that request, completion time) when done. Every counted receipt
+/// spends the base fee from what that source has actually paid for the task type (its stream
+/// into the pool over time, measured from the GDA's record of the flow, plus its buffer
+/// deposits): a second key paying a trickle backs a trickle of receipts. A (source, task id)
+/// counts once per task type, so nobody can use up another source's task ids.
 /// @dev Per (task type, sink) an evaluation window of whole epochs runs from its opening to the
-/// next `advanceEpoch` (anyone may call it). Expected completions over the window =
-/// min(declared capacity * epochs, tasks actually paid for = amount received / base fee), so low
-/// demand never punishes an honest sink. The declared capacity is the larger of the one at the
-/// window's opening and the current one: lowering it (or deregistering) just before the
-/// evaluation does not shrink what the sink owed for the epochs it was paid in. Completions below 50 % of expected count one strike per
-/// epoch in the window; 3 consecutive strikes slash 10 % of the stake through the StakeManager,
-/// whose registry hook drops the cap, the capacity and the pool units in the same transaction.
-/// This contract is the StakeManager's only slasher; the slashed stake goes to the recipient fixed
-/// in the StakeManager at deployment.
-contract CompletionTracker is EIP712 {
+/// next `advanceEpoch` (anyone may call it), which may judge an epoch only `receiptGrace` seconds
+/// after it ended, so receipts for tasks finished in its last seconds still count. Expected
+/// completions over the window = min(declared capacity * epochs, tasks actually paid for =
+/// amount received / base fee), so low demand never punishes an honest sink. The declared
+/// capacity is the larger of the one at the window's opening and the current one. Completions
+/// below 50 % of expected count one strike per epoch in the window; 3 consecutive strikes slash
+/// 10 % of the stake through the StakeManager, whose registry hook drops the cap, the capacity
+/// and the pool units in the same transaction. Leaving does not wipe strikes: a sink judged after
+/// it deregistered pays strikes/3 of the slash. The slashed stake goes to the recipient fixed in
+/// the StakeManager at deployment.
+contract CompletionTracker is EIP712, SuperfluidBound {
     using SuperTokenV1Library for ISuperToken;
+    using SafeCast for uint256;
 
     event CompletionRecorded(bytes32 indexed taskTypeId, address indexed sink, bytes32 indexed taskId, address source);
     event EpochEvaluated(
@@ -50,15 +59,15 @@ contract CompletionTracker is EIP712 {
     error CompletedAfterDeadline(uint256 completedAt, uint256 deadline);
     error CompletedInFuture(uint256 completedAt);
     error ReceiptBeforeWindow(uint256 completedAt, uint256 windowStart);
-    error AlreadyCounted(bytes32 taskTypeId, bytes32 taskId);
+    error AlreadyCounted(bytes32 taskTypeId, address source, bytes32 taskId);
     error InvalidSignature(address expectedSigner);
-    error NotAPayer(address source);
+    error UnpaidReceipt(address source, uint256 credit, uint256 fee);
     error EpochNotOver(uint256 epoch);
     error InvalidParameters();
 
-    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
-        "CompletionReceipt(bytes32 taskId,bytes32 taskTypeId,address sink,address source,uint64 completedAt,uint64 deadline)"
-    );
+    bytes32 public constant TASK_REQUEST_TYPEHASH =
+        keccak256("TaskRequest(bytes32 taskId,bytes32 taskTypeId,address sink,address source,uint64 deadline)");
+    bytes32 public constant COMPLETION_TYPEHASH = keccak256("Completion(bytes32 request,uint64 completedAt)");
     uint256 public constant BPS = 10_000;
     uint256 public constant FAIL_BELOW_BPS = 5_000; // completions < 50 % of expected fail an epoch
     uint256 public constant STRIKES_TO_SLASH = 3;
@@ -84,34 +93,48 @@ contract CompletionTracker is EIP712 {
         uint96 receivedAtStart; // what the sink had received from the pool when the window opened
     }
 
+    /// @dev What one source has paid for a task type and not yet spent on counted receipts.
+    struct Credit {
+        uint128 available; // token wei
+        uint64 checkpointAt; // stream payments are counted up to this second
+        uint128 depositsSeen; // the source's buffer deposits already counted
+    }
+
     ICapacityRegistry public immutable registry;
     IBackpressureHooks public immutable backpressurePool;
     StakeManager public immutable stakeManager;
     EscrowBuffer public immutable buffer;
     PricingCurve public immutable pricing;
     uint256 public immutable epochSeconds;
+    /// @notice Seconds after an epoch ends during which its receipts may still arrive.
+    uint256 public immutable receiptGrace;
 
     mapping(bytes32 => mapping(address => Window)) private _windows;
-    mapping(bytes32 => mapping(bytes32 => bool)) public counted;
+    mapping(bytes32 => mapping(bytes32 => bool)) private _counted;
+    mapping(bytes32 => mapping(address => Credit)) private _credits;
 
     constructor(
+        ISuperfluid host_,
         ICapacityRegistry registry_,
         IBackpressureHooks backpressurePool_,
         StakeManager stakeManager_,
         EscrowBuffer buffer_,
         PricingCurve pricing_,
-        uint256 epochSeconds_
-    ) EIP712("BPE CompletionTracker", "1") {
-        if (epochSeconds_ == 0) revert InvalidParameters();
+        uint256 epochSeconds_,
+        uint256 receiptGrace_
+    ) EIP712("BPE CompletionTracker", "1") SuperfluidBound(host_) {
+        if (epochSeconds_ == 0 || receiptGrace_ >= epochSeconds_) revert InvalidParameters();
         registry = registry_;
         backpressurePool = backpressurePool_;
         stakeManager = stakeManager_;
         buffer = buffer_;
         pricing = pricing_;
         epochSeconds = epochSeconds_;
+        receiptGrace = receiptGrace_;
     }
 
-    /// @notice Counts one completed task (anyone may submit the dual-signed receipt).
+    /// @notice Counts one completed task (anyone may submit it): the source's signature over the
+    /// request, the sink's over the completion, and the base fee spent from the source's credit.
     function recordCompletion(Receipt calldata r, bytes calldata sinkSignature, bytes calldata sourceSignature)
         external
     {
@@ -122,25 +145,39 @@ contract CompletionTracker is EIP712 {
         Window storage w = _openWindow(r.taskTypeId, r.sink);
         uint256 windowStart = uint256(w.epoch) * epochSeconds;
         if (r.completedAt < windowStart) revert ReceiptBeforeWindow(r.completedAt, windowStart);
-        if (counted[r.taskTypeId][r.taskId]) revert AlreadyCounted(r.taskTypeId, r.taskId);
+        bytes32 key = _taskKey(r.source, r.taskId);
+        if (_counted[r.taskTypeId][key]) revert AlreadyCounted(r.taskTypeId, r.source, r.taskId);
 
-        bytes32 digest = receiptDigest(r);
-        if (!SignatureChecker.isValidSignatureNow(r.sink, digest, sinkSignature)) revert InvalidSignature(r.sink);
-        if (!SignatureChecker.isValidSignatureNow(r.source, digest, sourceSignature)) {
+        bytes32 request = _requestHash(r);
+        if (!SignatureChecker.isValidSignatureNow(r.source, _hashTypedDataV4(request), sourceSignature)) {
             revert InvalidSignature(r.source);
         }
-        if (!isPayer(r.taskTypeId, r.source)) revert NotAPayer(r.source);
+        bytes32 completion = _hashTypedDataV4(keccak256(abi.encode(COMPLETION_TYPEHASH, request, r.completedAt)));
+        if (!SignatureChecker.isValidSignatureNow(r.sink, completion, sinkSignature)) revert InvalidSignature(r.sink);
 
-        counted[r.taskTypeId][r.taskId] = true;
+        Credit memory c = _accrued(r.taskTypeId, r.source);
+        uint256 fee = pricing.baseFee(r.taskTypeId);
+        if (c.available < fee) revert UnpaidReceipt(r.source, c.available, fee);
+        c.available -= uint128(fee);
+        _credits[r.taskTypeId][r.source] = c;
+        _counted[r.taskTypeId][key] = true;
         w.completions += 1;
         emit CompletionRecorded(r.taskTypeId, r.sink, r.taskId, r.source);
     }
 
-    /// @notice Closes the sink's window once at least one epoch has ended, judges it, and opens the
-    /// next one. Anyone may call it; it is the only path to a slash.
+    /// @notice Books what `source` has paid since its last checkpoint. Anyone may call it; a
+    /// source (or its SDK) calls it before changing its stream, because only the stream's current
+    /// segment is on record with the GDA and an earlier one not checkpointed is not counted.
+    function checkpoint(bytes32 taskTypeId, address source) external {
+        _credits[taskTypeId][source] = _accrued(taskTypeId, source);
+    }
+
+    /// @notice Closes the sink's window once at least one epoch has ended (and its receipt grace has
+    /// passed), judges it, and opens the next one. Anyone may call it; it is the only path to a
+    /// slash.
     function advanceEpoch(bytes32 taskTypeId, address sink) external {
         Window memory w = _windows[taskTypeId][sink];
-        uint256 epoch = currentEpoch();
+        uint256 epoch = judgeableEpoch();
         if (!w.opened) {
             if (!registry.isRegistered(taskTypeId, sink)) revert NotRegistered(taskTypeId, sink);
             _openWindow(taskTypeId, sink);
@@ -153,13 +190,17 @@ contract CompletionTracker is EIP712 {
         uint256 capacityNow = registry.getSmoothedCapacity(taskTypeId, sink);
         uint256 expected = _expected(taskTypeId, w, epochs, received, capacityNow);
         bool failed = w.completions * BPS < FAIL_BELOW_BPS * expected;
-        uint256 strikes = failed ? w.strikes + epochs : 0;
+        // A passing window clears the strikes; a sink that has left cannot redeem them any more.
+        bool left = !registry.isRegistered(taskTypeId, sink);
+        uint256 strikes = failed ? w.strikes + epochs : left ? w.strikes : 0;
 
         uint256 slashed;
-        if (strikes >= STRIKES_TO_SLASH) {
+        if (strikes >= STRIKES_TO_SLASH || (left && strikes != 0)) {
             // 10 % of all the sink's stake, unbonding included: leaving does not shrink the penalty.
+            // A sink judged after leaving pays for the strikes it left with, pro rata.
             StakeManager.Account memory account = stakeManager.accountOf(sink);
-            slashed = (account.staked + account.unbonding) * SLASH_BPS / BPS;
+            uint256 share = strikes < STRIKES_TO_SLASH ? strikes : STRIKES_TO_SLASH;
+            slashed = (account.staked + account.unbonding) * SLASH_BPS * share / (BPS * STRIKES_TO_SLASH);
             strikes = 0;
         }
         _windows[taskTypeId][sink] = Window({
@@ -191,18 +232,51 @@ contract CompletionTracker is EIP712 {
         return paidTasks < declared ? paidTasks : declared;
     }
 
-    /// @notice Whether `source` pays the task type's pool: streams into it now, or has deposited
-    /// into its buffer.
-    function isPayer(bytes32 taskTypeId, address source) public view returns (bool) {
-        ISuperToken token = registry.taskType(taskTypeId).token;
-        ISuperfluidPool pool = ISuperfluidPool(backpressurePool.getPool(taskTypeId));
-        return token.getFlowDistributionFlowRate(source, pool) > 0 || buffer.depositedBy(taskTypeId, source) > 0;
+    /// @notice What `source` may still spend on receipts for the task type (token wei), counting
+    /// its stream up to now.
+    function creditOf(bytes32 taskTypeId, address source) external view returns (uint256) {
+        return _accrued(taskTypeId, source).available;
     }
 
-    function receiptDigest(Receipt calldata r) public view returns (bytes32) {
-        return _hashTypedDataV4(
-            keccak256(abi.encode(RECEIPT_TYPEHASH, r.taskId, r.taskTypeId, r.sink, r.source, r.completedAt, r.deadline))
-        );
+    /// @notice Whether the (source, task id) pair has been counted for the task type.
+    function isCounted(bytes32 taskTypeId, address source, bytes32 taskId) external view returns (bool) {
+        return _counted[taskTypeId][_taskKey(source, taskId)];
+    }
+
+    /// @notice The EIP-712 digest the source signs when it hands the task out (completedAt ignored).
+    function requestDigest(Receipt calldata r) external view returns (bytes32) {
+        return _hashTypedDataV4(_requestHash(r));
+    }
+
+    /// @notice The EIP-712 digest the sink signs when the task is done.
+    function completionDigest(Receipt calldata r) external view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(COMPLETION_TYPEHASH, _requestHash(r), r.completedAt)));
+    }
+
+    /// @dev The source's credit with its stream paid up to now: the GDA records only the current
+    /// segment of a flow (rate since `lastUpdated`), so what was paid before that and after the last
+    /// checkpoint is not counted (a lower bound: never more than was paid). A flow opened in this
+    /// block has paid nothing yet.
+    function _accrued(bytes32 taskTypeId, address source) internal view returns (Credit memory c) {
+        c = _credits[taskTypeId][source];
+        ISuperToken token = registry.taskType(taskTypeId).token;
+        ISuperfluidPool pool = ISuperfluidPool(backpressurePool.getPool(taskTypeId));
+        (uint256 lastUpdated, int96 rate,) = token.getGDAFlowInfo(source, pool);
+        uint256 from = lastUpdated > c.checkpointAt ? lastUpdated : c.checkpointAt;
+        uint256 paid = rate > 0 && block.timestamp > from ? uint256(int256(rate)) * (block.timestamp - from) : 0;
+        uint256 deposits = buffer.depositedBy(taskTypeId, source);
+        c.available = (c.available + paid + deposits - c.depositsSeen).toUint128();
+        c.depositsSeen = deposits.toUint128();
+        c.checkpointAt = uint64(block.timestamp);
+    }
+
+    function _requestHash(Receipt calldata r) internal pure returns (bytes32) {
+        return keccak256(abi.encode(TASK_REQUEST_TYPEHASH, r.taskId, r.taskTypeId, r.sink, r.source, r.deadline));
+    }
+
+    /// @dev Task ids live in their source's namespace: one source cannot use up another's.
+    function _taskKey(address source, bytes32 taskId) internal pure returns (bytes32) {
+        return keccak256(abi.encode(source, taskId));
     }
 
     function windowOf(bytes32 taskTypeId, address sink) external view returns (Window memory) {
@@ -211,6 +285,12 @@ contract CompletionTracker is EIP712 {
 
     function currentEpoch() public view returns (uint256) {
         return block.timestamp / epochSeconds;
+    }
+
+    /// @notice The epoch a window may be judged up to (exclusive): the current one, once
+    /// `receiptGrace` seconds of it have passed, else the one before.
+    function judgeableEpoch() public view returns (uint256) {
+        return block.timestamp < receiptGrace ? 0 : (block.timestamp - receiptGrace) / epochSeconds;
     }
 
     function _openWindow(bytes32 taskTypeId, address sink) internal returns (Window storage w) {

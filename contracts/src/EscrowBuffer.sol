@@ -4,9 +4,12 @@ pragma solidity ^0.8.26;
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
-import {ISuperfluidPool} from
-    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {
+    ISuperfluidPool
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
 import {SuperTokenV1Library} from "@superfluid-finance/ethereum-contracts/contracts/apps/SuperTokenV1Library.sol";
+import {ISuperfluid} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperfluid.sol";
+import {SuperfluidBound} from "./base/SuperfluidBound.sol";
 import {IEscrowBuffer} from "./interfaces/IEscrowBuffer.sol";
 import {ICapacityRegistry} from "./interfaces/ICapacityRegistry.sol";
 import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
@@ -18,8 +21,10 @@ import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
 /// buffered money back through the same pool, i.e. to the sinks in proportion to their
 /// capacity, which equals their spare capacity because the pool fills every sink to the same
 /// fraction. Money is fungible per task type, so "oldest first" is simply "all of it, in order".
-/// @dev Nobody can take money out except through `drain` into the task type's own pool.
-contract EscrowBuffer is IEscrowBuffer {
+/// @dev Nobody can take money out except through `drain` into the task type's own pool. The
+/// Superfluid host is fixed at deployment (SuperfluidBound), so no task type's token can point
+/// this contract's distributions at another GDA.
+contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
     using SuperTokenV1Library for ISuperToken;
     using SafeERC20 for IERC20;
 
@@ -49,7 +54,12 @@ contract EscrowBuffer is IEscrowBuffer {
     mapping(bytes32 => Ledger) private _ledgers;
     mapping(bytes32 => mapping(address => uint256)) private _deposits;
 
-    constructor(ICapacityRegistry registry_, IBackpressureHooks backpressurePool_, uint256 drainWindow_) {
+    constructor(
+        ISuperfluid host_,
+        ICapacityRegistry registry_,
+        IBackpressureHooks backpressurePool_,
+        uint256 drainWindow_
+    ) SuperfluidBound(host_) {
         registry = registry_;
         backpressurePool = backpressurePool_;
         drainWindow = drainWindow_;

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.26;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ICapacityRegistry} from "./interfaces/ICapacityRegistry.sol";
 import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
 import {CapacityMath} from "./libraries/CapacityMath.sol";
@@ -13,9 +14,12 @@ import {CapacityMath} from "./libraries/CapacityMath.sol";
 /// (demanded tasks / capacity), by at most `maxStepBps` per epoch, within [floor, ceiling] set as
 /// fractions of the creation price. The BackpressurePool prices absorbable payment rates with it,
 /// the CompletionTracker turns payments into tasks with it.
-/// @dev Permissionless `advanceEpoch`; skipped epochs are replayed one step each (up to
-/// MAX_CATCHUP), re-measuring utilisation at the new fee each step, since the demand in money
-/// since the last update is the only demand known.
+/// @dev Permissionless `advanceEpoch`. Utilisation is measured over the whole time since the last
+/// update, never read at the call: demand is the money sources actually paid in meanwhile (the
+/// BackpressurePool's `paidIn`), capacity the time integral of the total weight (the registry's
+/// `weightSecondsOf`). A stream opened and closed around the call, or a backlog flipped around
+/// it, lasts zero seconds and weighs nothing. Skipped epochs are replayed one step each (up to
+/// MAX_CATCHUP) at that average, re-measuring utilisation at the new fee each step.
 contract PricingCurve {
     event BaseFeeUpdated(bytes32 indexed taskTypeId, uint256 epoch, uint256 baseFee, uint256 utilizationBps);
 
@@ -35,6 +39,9 @@ contract PricingCurve {
     struct Fee {
         uint128 baseFee; // 0 until the first advance: the creation price applies
         uint64 epoch; // epoch of the last update
+        uint64 measuredAt; // timestamp of the readings below (0: clock not started)
+        uint160 paidIn; // the pool's paidIn at measuredAt
+        uint96 weightSeconds; // the registry's weightSecondsOf at measuredAt
     }
 
     ICapacityRegistry public immutable registry;
@@ -57,9 +64,9 @@ contract PricingCurve {
         uint256 ceilingBps_
     ) {
         if (
-            epochSeconds_ == 0 || targetUtilizationBps_ == 0 || maxStepBps_ == 0
-                || maxStepBps_ >= CapacityMath.BPS || floorBps_ == 0 || floorBps_ > CapacityMath.BPS
-                || ceilingBps_ < CapacityMath.BPS || ceilingBps_ > MAX_CEILING_BPS
+            epochSeconds_ == 0 || targetUtilizationBps_ == 0 || maxStepBps_ == 0 || maxStepBps_ >= CapacityMath.BPS
+                || floorBps_ == 0 || floorBps_ > CapacityMath.BPS || ceilingBps_ < CapacityMath.BPS
+                || ceilingBps_ > MAX_CEILING_BPS
         ) revert InvalidParameters();
         registry = registry_;
         backpressurePool = backpressurePool_;
@@ -71,26 +78,39 @@ contract PricingCurve {
     }
 
     /// @notice Moves the base fee one step per epoch passed since the last update (anyone may).
+    /// The first call only starts the clock: there is no measured epoch to judge yet.
     function advanceEpoch(bytes32 taskTypeId) external returns (uint256 fee) {
         uint256 creationPrice = _creationPrice(taskTypeId);
         Fee memory f = _fees[taskTypeId];
         uint256 epoch = block.timestamp / epochSeconds;
         fee = f.baseFee == 0 ? creationPrice : f.baseFee;
-        // The first call starts the clock: there is no earlier epoch to judge.
-        uint256 steps = f.baseFee == 0 ? 1 : epoch - f.epoch;
-        if (steps == 0) revert EpochNotOver(epoch);
-        steps = Math.min(steps, MAX_CATCHUP);
-
-        uint256 inflow = backpressurePool.inflowRate(taskTypeId);
-        uint256 capacity = registry.taskType(taskTypeId).totalWeight;
-        uint256 floor = Math.max(1, Math.mulDiv(creationPrice, floorBps, CapacityMath.BPS));
-        uint256 ceiling = Math.mulDiv(creationPrice, ceilingBps, CapacityMath.BPS);
+        uint256 paid = backpressurePool.paidIn(taskTypeId);
+        uint96 weightSeconds = registry.weightSecondsOf(taskTypeId);
         uint256 utilization;
-        for (uint256 i; i < steps; ++i) {
-            utilization = utilizationBps(inflow, capacity, fee);
-            fee = CapacityMath.baseFeeStep(fee, utilization, targetUtilizationBps, maxStepBps, floor, ceiling);
+        if (f.measuredAt != 0) {
+            uint256 steps = epoch - f.epoch;
+            if (steps == 0) revert EpochNotOver(epoch);
+            steps = Math.min(steps, MAX_CATCHUP);
+            // Both sides integrate over the same seconds, so their ratio is the average rate's.
+            uint256 demand = paid - f.paidIn;
+            uint256 capacity;
+            unchecked {
+                capacity = weightSeconds - f.weightSeconds; // wrapping integral: the difference counts
+            }
+            uint256 floor = Math.max(1, Math.mulDiv(creationPrice, floorBps, CapacityMath.BPS));
+            uint256 ceiling = Math.mulDiv(creationPrice, ceilingBps, CapacityMath.BPS);
+            for (uint256 i; i < steps; ++i) {
+                utilization = utilizationBps(demand, capacity, fee);
+                fee = CapacityMath.baseFeeStep(fee, utilization, targetUtilizationBps, maxStepBps, floor, ceiling);
+            }
         }
-        _fees[taskTypeId] = Fee({baseFee: uint128(fee), epoch: uint64(epoch)});
+        _fees[taskTypeId] = Fee({
+            baseFee: uint128(fee),
+            epoch: uint64(epoch),
+            measuredAt: uint64(block.timestamp),
+            paidIn: SafeCast.toUint160(paid),
+            weightSeconds: weightSeconds
+        });
         emit BaseFeeUpdated(taskTypeId, epoch, fee, utilization);
         // What the sinks can absorb just changed: re-size the overflow share.
         backpressurePool.updateOverflow(taskTypeId);
@@ -114,6 +134,7 @@ contract PricingCurve {
     }
 
     /// @notice Demanded tasks per epoch over capacity, in bps: (inflow / fee * epoch) / capacity.
+    /// Rates or their integrals over one same interval (money paid, weight-seconds) both work.
     function utilizationBps(uint256 inflow, uint256 capacity, uint256 fee) public view returns (uint256) {
         if (capacity == 0) return inflow == 0 ? 0 : type(uint128).max;
         return Math.mulDiv(inflow * epochSeconds, CapacityMath.BPS, fee * capacity);

@@ -2,8 +2,9 @@
 pragma solidity ^0.8.26;
 
 import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
-import {ISuperfluidPool} from
-    "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {
+    ISuperfluidPool
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
 import {IBackpressurePool} from "./IBackpressurePool.sol";
 
 /// @title The BackpressurePool surface the other BPE contracts use.
@@ -14,4 +15,5 @@ interface IBackpressureHooks is IBackpressurePool {
     function updateOverflow(bytes32 taskTypeId) external;
     function inflowRate(bytes32 taskTypeId) external view returns (uint256);
     function absorbableRate(bytes32 taskTypeId) external view returns (uint256);
+    function paidIn(bytes32 taskTypeId) external view returns (uint256);
 }

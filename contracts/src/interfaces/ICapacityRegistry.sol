@@ -12,8 +12,10 @@ interface ICapacityRegistry is ICapacitySignal {
         ISuperToken token;
         uint96 pricePerTask; // creation price, token wei per task; the PricingCurve moves from it
         uint256 bufferMax; // token wei the escrow buffer may hold for this task type
-        uint128 totalCapacity; // sum of the registered sinks' smoothed capacities (tasks/epoch)
-        uint128 totalWeight; // sum of their queue-adjusted capacities (what the pool routes by)
+        uint64 totalCapacity; // sum of the registered sinks' smoothed capacities (tasks/epoch)
+        uint64 totalWeight; // sum of their queue-adjusted capacities (what the pool routes by)
+        uint32 weightUpdatedAt; // when totalWeight last changed
+        uint96 weightSeconds; // integral of totalWeight over time, wrapping (use differences)
     }
 
     /// @notice Outcome of one attestation, as the OffchainAggregator reports it.
@@ -38,6 +40,7 @@ interface ICapacityRegistry is ICapacitySignal {
     function signalOf(bytes32 taskTypeId, address sink) external view returns (uint256 capacity, uint256 backlog);
     function weightOf(bytes32 taskTypeId, address sink) external view returns (uint256);
     function queuePremiumBps() external view returns (uint256);
+    function weightSecondsOf(bytes32 taskTypeId) external view returns (uint96);
     function rebalanceThresholdBps() external view returns (uint256);
 
     /// @notice Called by the StakeManager after a sink's stake fell (slash): re-applies the cap.
@@ -49,7 +52,9 @@ interface ICapacityRegistry is ICapacitySignal {
         external
         returns (Rejection);
 
-    /// @notice Called by the BackpressurePool's rebalance: every sink and its current weight, all
-    /// recorded as pushed to the pool.
-    function takeWeights(bytes32 taskTypeId) external returns (address[] memory sinks, uint256[] memory weights);
+    /// @notice Called by the BackpressurePool's rebalance: up to `count` sinks from `start` and their
+    /// current weights, all recorded as pushed to the pool, and how many sinks there are.
+    function takeWeights(bytes32 taskTypeId, uint256 start, uint256 count)
+        external
+        returns (address[] memory sinks, uint256[] memory weights, uint256 total);
 }
