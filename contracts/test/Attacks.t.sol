@@ -388,7 +388,7 @@ contract AttacksTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotRegistry.selector, mallory));
         bpPool.setSinkUnits(id, mallory, 1_000);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, mallory));
-        registry.takeWeights(id);
+        registry.takeWeights(id, 0, 10);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotAggregator.selector, mallory));
         registry.applyAttestation(id, victim, 20, 0, 1);
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotPipeline.selector, mallory));

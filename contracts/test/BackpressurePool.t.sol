@@ -13,6 +13,21 @@ import {IBackpressurePool} from "../src/interfaces/IBackpressurePool.sol";
 import {EscrowBuffer} from "../src/EscrowBuffer.sol";
 import {CapacityRegistry} from "../src/CapacityRegistry.sol";
 import {CapacityMath} from "../src/libraries/CapacityMath.sol";
+import {SuperfluidBound} from "../src/base/SuperfluidBound.sol";
+import {PoolAdmin} from "../src/PoolAdmin.sol";
+
+/// @dev A "Super Token" that names another Superfluid host.
+contract ForeignTokenMock {
+    address public immutable host;
+
+    constructor(address host_) {
+        host = host_;
+    }
+
+    function getHost() external view returns (address) {
+        return host;
+    }
+}
 
 /// @notice BackpressurePool on the real GDA: pool creation, unit sync and its deadband, the
 /// overflow share, remainder sweeping, the capacity limit, views and every revert.
@@ -48,11 +63,16 @@ contract BackpressurePoolTest is BPETest {
         vm.recordLogs();
         bytes32 newId = _taskType("fresh", 0);
         ISuperfluidPool pool = _pool(newId);
-        assertEq(pool.admin(), address(bpPool), "this contract is the admin");
+        BackpressurePool.PoolInfo memory info = bpPool.poolInfo(newId);
+        // the admin is the task type's own PoolAdmin (owned by this contract), not this contract
+        assertEq(pool.admin(), address(info.admin), "the task type's PoolAdmin is the admin");
+        assertTrue(address(info.admin) != address(bpPool), "not the BackpressurePool itself");
+        assertEq(info.admin.owner(), address(bpPool), "the PoolAdmin obeys only the BackpressurePool");
+        assertTrue(address(info.admin) != address(bpPool.poolInfo(id).admin), "one PoolAdmin per task type");
+        assertEq(_pool(id).admin(), address(bpPool.poolInfo(id).admin));
         assertTrue(pool.distributionFromAnyAddress(), "sources stream in directly");
         assertFalse(pool.transferabilityForUnitsOwner(), "units cannot be traded");
         assertEq(address(pool.superToken()), address(token));
-        BackpressurePool.PoolInfo memory info = bpPool.poolInfo(newId);
         assertEq(address(info.pool), address(pool));
         assertEq(address(info.token), address(token));
         assertFalse(info.limited);
@@ -70,6 +90,21 @@ contract BackpressurePoolTest is BPETest {
             seen = true;
         }
         assertTrue(seen, "PoolCreated emitted");
+    }
+
+    /// @notice The Superfluid host is fixed at deployment: a token answering another host (which
+    /// would route the pool's GDA calls to agreements of someone else's choosing) is refused.
+    function test_createPool_refusesForeignToken() public {
+        assertEq(address(bpPool.host()), address(sf.host));
+        assertEq(token.getHost(), address(sf.host));
+        address fakeHost = makeAddr("fake-host");
+        ForeignTokenMock foreign = new ForeignTokenMock(fakeHost);
+        vm.expectRevert(abi.encodeWithSelector(SuperfluidBound.ForeignToken.selector, address(foreign), fakeHost));
+        vm.prank(creator);
+        registry.registerTaskType("foreign", ISuperToken(address(foreign)), PRICE, 0);
+        bytes32 foreignId = registry.taskTypeIdOf(creator, "foreign");
+        assertEq(bpPool.getPool(foreignId), address(0), "no pool created");
+        assertEq(registry.taskType(foreignId).creator, address(0), "no task type either");
     }
 
     function test_createPool_onlyRegistry() public {
@@ -103,14 +138,16 @@ contract BackpressurePoolTest is BPETest {
     function test_takeWeights_onlyThePool() public {
         vm.prank(a);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, a));
-        registry.takeWeights(id);
+        registry.takeWeights(id, 0, 10);
         vm.prank(address(registry));
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, address(registry)));
-        registry.takeWeights(id);
+        registry.takeWeights(id, 0, 10);
         vm.prank(address(bpPool));
-        (address[] memory sinks, uint256[] memory weights) = registry.takeWeights(id);
-        assertEq(sinks.length, 3);
-        assertEq(weights.length, 3);
+        (address[] memory sinks, uint256[] memory weights, uint256 total) = registry.takeWeights(id, 1, 10);
+        assertEq(total, 3);
+        assertEq(sinks.length, 2, "from the second sink to the end");
+        assertEq(weights.length, 2);
+        assertEq(sinks[0], registry.sinksOf(id)[1]);
         for (uint256 i; i < sinks.length; ++i) {
             assertEq(weights[i], registry.weightOf(id, sinks[i]));
             assertEq(registry.sinkState(id, sinks[i]).pushed, weights[i], "recorded as pushed");
@@ -262,8 +299,12 @@ contract BackpressurePoolTest is BPETest {
         _stream(src, id, int96(int256(60 * PRICE / EPOCH * 102 / 100)));
         bpPool.updateOverflow(id);
         assertGt(_units(id, address(buffer)), 0, "overflow at the creation price");
+        pricing.advanceEpoch(id); // starts the clock: no measured epoch yet
+        assertEq(pricing.baseFee(id), PRICE, "the first advance only starts the clock");
+        assertGt(_units(id, address(buffer)), 0, "still overflowing");
 
-        // utilisation ~102 % against a target of 80 %: the fee steps up ~3.4 %, past the 2 %
+        // utilisation ~102 % over the epoch against a target of 80 %: the fee steps up ~3.4 %,
+        // past the 2 %
         vm.warp(block.timestamp + EPOCH);
         pricing.advanceEpoch(id);
         uint256 fee = pricing.baseFee(id);
@@ -351,15 +392,22 @@ contract BackpressurePoolTest is BPETest {
             "inflow counts the remainder"
         );
 
+        // the remainder flows to the task type's own PoolAdmin, never to the BackpressurePool
+        PoolAdmin admin = bpPool.poolInfo(id).admin;
+        (address recipient,,) = sf.gda.getPoolAdjustmentFlowInfo(_pool(id));
+        assertEq(recipient, address(admin), "the adjustment flow goes to the PoolAdmin");
+
         vm.warp(block.timestamp + 1_000);
-        uint256 swept = token.balanceOf(address(bpPool));
+        uint256 swept = token.balanceOf(address(admin));
         assertEq(swept, adjustment * 1_000);
+        assertEq(token.balanceOf(address(bpPool)), 0, "nothing with the BackpressurePool");
         uint256 levelBefore = buffer.bufferLevel(id);
         vm.expectEmit(true, false, false, true, address(buffer));
         emit EscrowBuffer.RemainderCredited(id, swept);
         vm.expectEmit(true, false, false, true, address(bpPool));
         emit BackpressurePool.RemainderSwept(id, swept);
         bpPool.updateOverflow(id);
+        assertEq(token.balanceOf(address(admin)), 0, "the PoolAdmin swept empty");
         assertEq(token.balanceOf(address(bpPool)), 0);
         assertEq(token.balanceOf(address(buffer)), swept);
         assertEq(buffer.ledgerOf(id).credited, swept);
@@ -416,11 +464,132 @@ contract BackpressurePoolTest is BPETest {
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _declare(a, id, 11);
         vm.warp(block.timestamp + 500);
-        uint256 remainder = token.balanceOf(address(bpPool));
+        address admin = address(bpPool.poolInfo(id).admin);
+        uint256 remainder = token.balanceOf(admin);
+        assertEq(remainder, _adjustmentRate(id) * 500, "500 s of the adjustment flow");
         assertGt(remainder, 0);
         bpPool.rebalance(id);
+        assertEq(token.balanceOf(admin), 0);
         assertEq(token.balanceOf(address(bpPool)), 0);
         assertEq(buffer.ledgerOf(id).credited, remainder);
+    }
+
+    /// @notice Two task types on one token: each pool's remainder accrues to its own PoolAdmin, and
+    /// a sweep of one task type credits its buffer with exactly its own pool's remainder, never
+    /// the other's.
+    function test_remainderStaysWithItsTaskType() public {
+        bytes32 other = _taskType("other", 1_000e18);
+        address d = _sink("d", other, 400e18);
+        _declareUntilSettled(d, other, 10);
+        bpPool.rebalance(other);
+        _stream(src, id, int96(int256(60_000 * 1e9)));
+        address src2 = _source("src2", 1_000_000e18);
+        _stream(src2, other, int96(int256(10_000 * 1e9)));
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _declare(a, id, 11); // id's pool no longer divides its flow; other's still does
+        assertGt(_adjustmentRate(id), 0);
+        assertEq(_adjustmentRate(other), 0);
+        vm.warp(block.timestamp + 700);
+        address adminId = address(bpPool.poolInfo(id).admin);
+        address adminOther = address(bpPool.poolInfo(other).admin);
+        uint256 remainder = token.balanceOf(adminId);
+        assertEq(remainder, _adjustmentRate(id) * 700);
+        assertEq(token.balanceOf(adminOther), 0, "the other task type's admin holds nothing");
+
+        bpPool.updateOverflow(other); // sweeping the other type first takes nothing of id's
+        assertEq(buffer.ledgerOf(other).credited, 0);
+        assertEq(token.balanceOf(adminId), remainder, "id's remainder untouched");
+        bpPool.updateOverflow(id);
+        assertEq(buffer.ledgerOf(id).credited, remainder, "credited to the task type that produced it");
+        assertEq(buffer.ledgerOf(other).credited, 0);
+    }
+
+    /// @notice With more than REBALANCE_BATCH sinks a rebalance works in bounded pieces: each call
+    /// re-weights the next 32 sinks from a cursor, and only the call reaching the end of the list
+    /// sizes the overflow share, sweeps the remainder and emits Rebalanced, then starts over.
+    function test_rebalance_worksInBoundedBatches() public {
+        assertEq(bpPool.REBALANCE_BATCH(), 32);
+        for (uint256 i; i < 32; ++i) {
+            _sinkUnconnected(string.concat("extra-", vm.toString(i)), id, 100e18); // weight 0
+        }
+        address[] memory sinks = registry.sinksOf(id);
+        assertEq(sinks.length, 35);
+        _stream(src, id, int96(int256(60_000 * 1e9)));
+        vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
+        _declare(a, id, 11); // 61,000 units: a remainder flows to the PoolAdmin
+        vm.prank(c);
+        registry.reportBacklog(id, 1); // weight 30 -> 29: inside the deadband, not pushed
+        assertEq(_units(id, c), 30 * UNIT_SCALE, "drift left in the deadband");
+        vm.warp(block.timestamp + 500);
+        address admin = address(bpPool.poolInfo(id).admin);
+        uint256 remainder = token.balanceOf(admin);
+        assertGt(remainder, 0);
+
+        vm.recordLogs();
+        bpPool.rebalance(id); // sinks 0..31
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != IBackpressurePool.Rebalanced.selector, "not at the end yet");
+            assertTrue(logs[i].topics[0] != BackpressurePool.RemainderSwept.selector, "no sweep mid-pass");
+        }
+        assertEq(bpPool.poolInfo(id).cursor, 32, "the cursor moved one batch");
+        assertEq(_units(id, c), 29 * UNIT_SCALE, "c (in the first batch) made exact");
+        assertEq(token.balanceOf(admin), remainder, "the remainder waits for the end of the pass");
+
+        vm.expectEmit(true, false, false, true, address(bpPool));
+        emit BackpressurePool.RemainderSwept(id, remainder);
+        vm.expectEmit(true, false, false, true, address(bpPool));
+        emit IBackpressurePool.Rebalanced(id, 35, 61);
+        bpPool.rebalance(id); // sinks 32..34, then the end-of-pass work
+        assertEq(bpPool.poolInfo(id).cursor, 0, "starts over");
+        assertEq(token.balanceOf(admin), 0);
+        assertEq(buffer.ledgerOf(id).credited, remainder);
+        for (uint256 i; i < sinks.length; ++i) {
+            assertEq(registry.sinkState(id, sinks[i]).pushed, registry.weightOf(id, sinks[i]), "all taken");
+        }
+    }
+
+    /// @notice syncUnits: anyone re-pushes one sink's weight in O(1); nothing to do reverts InSync.
+    function test_syncUnits_bringsOneSinkToItsWeight() public {
+        address big = _sink("big", id, 20_000e18);
+        _declareUntilSettled(big, id, 100);
+        assertEq(_units(id, big), 96 * UNIT_SCALE, "drifted inside the deadband");
+        vm.expectEmit(true, true, false, true, address(bpPool));
+        emit BackpressurePool.SinkUnitsUpdated(id, big, 100 * UNIT_SCALE);
+        vm.prank(makeAddr("anyone"));
+        registry.syncUnits(id, big);
+        assertEq(_units(id, big), 100 * UNIT_SCALE);
+        assertEq(registry.sinkState(id, big).pushed, 100);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.InSync.selector, id, big));
+        registry.syncUnits(id, big);
+    }
+
+    /// @notice Unit pushes are isolated: a push the pool refuses is recorded (UnitsPushFailed, the
+    /// old `pushed` kept) instead of reverting the sink's report, and syncUnits retries it; a
+    /// caller that cannot give the push its full gas allowance is refused up front.
+    function test_unitPush_isolatedAndRetried() public {
+        vm.mockCallRevert(
+            address(bpPool), abi.encodeWithSelector(BackpressurePool.setSinkUnits.selector), bytes("refused")
+        );
+        vm.expectEmit(true, true, false, true, address(registry));
+        emit CapacityRegistry.UnitsPushFailed(id, a, 5);
+        vm.prank(a);
+        registry.reportBacklog(id, 10); // weight 10 -> 5: a push, which fails
+        assertEq(registry.weightOf(id, a), 5, "the report itself stands");
+        assertEq(registry.sinkState(id, a).pushed, 10, "the pool still holds the old weight");
+        assertEq(_units(id, a), 10 * UNIT_SCALE);
+        vm.clearMockedCalls();
+
+        registry.syncUnits(id, a); // anyone retries
+        assertEq(_units(id, a), 5 * UNIT_SCALE);
+        assertEq(registry.sinkState(id, a).pushed, 5);
+
+        // too little gas for the push allowance: refused, not a silently failed push
+        assertEq(registry.UNIT_PUSH_GAS(), 1_500_000);
+        vm.prank(a);
+        vm.expectPartialRevert(CapacityRegistry.InsufficientGas.selector);
+        registry.reportBacklog{gas: 1_000_000}(id, 0);
+        assertEq(registry.weightOf(id, a), 5, "nothing changed");
     }
 
     function test_rebalance_revertsOnUnknownType() public {

@@ -4,6 +4,7 @@ pragma solidity ^0.8.26;
 import {Test} from "forge-std/Test.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {BPETest} from "./utils/BPETest.sol";
+import {DemandMeter} from "./utils/DemandMeter.sol";
 import {PricingCurve} from "../src/PricingCurve.sol";
 import {BackpressurePool} from "../src/BackpressurePool.sol";
 import {CapacityRegistry} from "../src/CapacityRegistry.sol";
@@ -214,7 +215,7 @@ library CapacityRegistryMax {
 /// @notice PricingCurve on the real Superfluid fixture: construction, the base fee's epoch steps
 /// (skipped epochs, floor, ceiling, catch-up bound), the per-sink queue premium that only the sink
 /// moves, and the pool and buffer following the price.
-contract PricingCurveTest is BPETest {
+contract PricingCurveTest is DemandMeter {
     uint256 internal constant BPS = 10_000;
     uint256 internal constant FLOOR = PRICE * FEE_FLOOR_BPS / BPS; // 1e14
     uint256 internal constant CEILING = PRICE * FEE_CEILING_BPS / BPS; // 1e16
@@ -345,17 +346,31 @@ contract PricingCurveTest is BPETest {
 
     // ---------------------------------------------------------------- advanceEpoch
 
-    function test_advanceEpoch_firstCallStepsFromCreationPrice() public {
+    /// @notice The first call only starts the clock: the fee stays at the creation price (even
+    /// with demand far above the target), and the readings the next call measures from are
+    /// recorded. The next call, an epoch later, takes the first step.
+    function test_advanceEpoch_firstCallStartsTheClock() public {
+        _stream(src, id, _rate(96)); // 240 % of capacity: would be a full up-step if measured
+        vm.warp(block.timestamp + 10);
         uint256 epoch = _epoch();
         vm.expectEmit(true, true, true, true, address(pricing));
-        emit PricingCurve.BaseFeeUpdated(id, epoch, 0.875e15, 0);
+        emit PricingCurve.BaseFeeUpdated(id, epoch, PRICE, 0);
         vm.prank(mallory); // anyone may
         uint256 fee = pricing.advanceEpoch(id);
-        assertEq(fee, 0.875e15, "no demand: one full down-step");
-        assertEq(pricing.baseFee(id), 0.875e15);
+        assertEq(fee, PRICE, "no measured epoch yet: the creation price");
+        assertEq(pricing.baseFee(id), PRICE);
         PricingCurve.Fee memory f = pricing.feeState(id);
-        assertEq(f.baseFee, 0.875e15);
+        assertEq(f.baseFee, PRICE);
         assertEq(f.epoch, epoch);
+        assertEq(f.measuredAt, block.timestamp, "the clock started");
+        assertEq(f.paidIn, bpPool.paidIn(id), "money paid in so far recorded");
+        assertGt(f.paidIn, 0, "10 s of the stream");
+        assertEq(f.weightSeconds, registry.weightSecondsOf(id), "weight-seconds so far recorded");
+
+        // the stream stops right after: the measured epoch saw no demand
+        _stream(src, id, 0);
+        vm.warp((epoch + 1) * EPOCH);
+        assertEq(pricing.advanceEpoch(id), 0.875e15, "no demand over the epoch: one full down-step");
     }
 
     function test_advanceEpoch_revertsEpochNotOver() public {
@@ -367,24 +382,42 @@ contract PricingCurveTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(PricingCurve.EpochNotOver.selector, epoch));
         pricing.advanceEpoch(id);
         vm.warp((epoch + 1) * EPOCH);
-        assertEq(pricing.advanceEpoch(id), 0.765625e15, "next epoch: next step");
+        assertEq(pricing.advanceEpoch(id), 0.875e15, "next epoch: the first measured step");
+        vm.expectRevert(abi.encodeWithSelector(PricingCurve.EpochNotOver.selector, epoch + 1));
+        pricing.advanceEpoch(id);
+        vm.warp((epoch + 2) * EPOCH);
+        assertEq(pricing.advanceEpoch(id), 0.765625e15, "and the next");
+    }
+
+    /// @dev Demand is what the pool was paid over the epoch (bpPool.paidIn growth), capacity the
+    /// registry's weight-seconds growth: for a constant stream on constant weights (the clock
+    /// started before the stream, so no overflow share changed the GDA's rounding) the ratio is
+    /// exactly the stream's utilisation.
+    function _startClockThenStream(uint256 tasks) internal {
+        pricing.advanceEpoch(id);
+        _stream(src, id, _rate(tasks));
+        assertEq(bpPool.inflowRate(id), _rateOf(tasks), "an exact GDA rate");
+        vm.warp(block.timestamp + EPOCH);
     }
 
     function test_advanceEpoch_demandAboveTargetRaisesFee() public {
-        _stream(src, id, _rate(48)); // 120 % of capacity: 1.5x the 80 % target
-        assertEq(bpPool.inflowRate(id), _rateOf(48), "an exact GDA rate");
+        uint256 paid0 = bpPool.paidIn(id);
+        uint256 weightSeconds0 = registry.weightSecondsOf(id);
+        _startClockThenStream(48); // 120 % of capacity: 1.5x the 80 % target
+        assertEq(bpPool.paidIn(id) - paid0, _rateOf(48) * EPOCH, "an epoch of the stream paid in");
+        assertEq(registry.weightSecondsOf(id) - weightSeconds0, 40 * EPOCH, "an epoch of weight 40");
         vm.expectEmit(true, true, true, true, address(pricing));
         emit PricingCurve.BaseFeeUpdated(id, _epoch(), 1.0625e15, 12_000);
         assertEq(pricing.advanceEpoch(id), 1.0625e15, "+ maxStep * (u - target) / target = +6.25 %");
     }
 
     function test_advanceEpoch_demandFarAboveTargetTakesTheMaxStep() public {
-        _stream(src, id, _rate(96)); // 240 %
+        _startClockThenStream(96); // 240 %
         assertEq(pricing.advanceEpoch(id), 1.125e15, "+12.5 %, no more");
     }
 
     function test_advanceEpoch_demandBelowTargetLowersFee() public {
-        _stream(src, id, _rate(24)); // 60 %: a quarter below the target
+        _startClockThenStream(24); // 60 %: a quarter below the target
         vm.expectEmit(true, true, true, true, address(pricing));
         emit PricingCurve.BaseFeeUpdated(id, _epoch(), 0.9687e15, 6_000);
         assertEq(pricing.advanceEpoch(id), 0.9687e15, "-3.125 % rounded to -3.13 %");
@@ -392,7 +425,9 @@ contract PricingCurveTest is BPETest {
 
     /// @notice Skipped epochs replay one step each, re-measuring utilisation at each new fee.
     function test_advanceEpoch_skippedEpochsReplayEachStep() public {
-        pricing.advanceEpoch(id); // 0.875e15
+        pricing.advanceEpoch(id); // starts the clock
+        vm.warp(block.timestamp + EPOCH);
+        assertEq(pricing.advanceEpoch(id), 0.875e15);
         vm.warp(block.timestamp + 3 * EPOCH);
         uint256 epoch = _epoch();
         vm.expectEmit(true, true, true, true, address(pricing));
@@ -402,8 +437,8 @@ contract PricingCurveTest is BPETest {
     }
 
     function test_advanceEpoch_skippedEpochsWithDemandRemeasureAtEachFee() public {
-        _stream(src, id, _rate(96));
-        pricing.advanceEpoch(id); // 1.125e15
+        _startClockThenStream(96);
+        assertEq(pricing.advanceEpoch(id), 1.125e15);
         vm.warp(block.timestamp + 2 * EPOCH);
         // step 1: u = 96 / (40 * 1.125) = 21,333 bps -> +12.5 %; step 2: u = 18,962 -> +12.5 %
         vm.expectEmit(true, true, true, true, address(pricing));
@@ -416,6 +451,13 @@ contract PricingCurveTest is BPETest {
         }
         uint256 u = pricing.utilizationBps(bpPool.inflowRate(id), 40, pricing.baseFee(id));
         assertApproxEqAbs(u, TARGET_UTILIZATION_BPS, 2, "settles on the target utilisation");
+        // the measured utilisation of the last epoch agrees with the instantaneous one
+        PricingCurve.Fee memory f = pricing.feeState(id);
+        vm.warp(block.timestamp + EPOCH);
+        uint256 measured = pricing.utilizationBps(
+            bpPool.paidIn(id) - f.paidIn, registry.weightSecondsOf(id) - f.weightSeconds, f.baseFee
+        );
+        assertApproxEqAbs(measured, u, 1, "the epoch's average is the constant stream's rate");
         assertApproxEqRel(pricing.baseFee(id), 3e15, 5e14, "96 tasks over 80 % of 40: 3x the price");
     }
 
@@ -444,7 +486,7 @@ contract PricingCurveTest is BPETest {
         PricingCurve wide = _deploy(EPOCH, TARGET_UTILIZATION_BPS, MAX_FEE_STEP_BPS, FEE_FLOOR_BPS, 1_000 * BPS);
         _stream(src, id, 1e18);
         uint256 fee = wide.advanceEpoch(id);
-        assertEq(fee, 1.125e15);
+        assertEq(fee, PRICE, "the first call starts the clock");
         vm.warp(block.timestamp + 100 * EPOCH);
         for (uint256 i; i < 32; ++i) {
             fee = Math.mulDiv(fee, BPS + MAX_FEE_STEP_BPS, BPS, Math.Rounding.Ceil);
@@ -495,7 +537,9 @@ contract PricingCurveTest is BPETest {
         assertEq(pricing.priceOf(id, b), 101 * PRICE, "premium capped at 100 backlogs per unit of capacity");
         assertEq(pricing.priceOf(id, mallory), PRICE, "a stranger quotes the base fee");
 
-        pricing.advanceEpoch(id); // no demand: base -12.5 %
+        pricing.advanceEpoch(id); // starts the clock
+        vm.warp(block.timestamp + EPOCH);
+        pricing.advanceEpoch(id); // no demand over the epoch: base -12.5 %
         assertEq(pricing.priceOf(id, a), 1.3125e15, "the premium multiplies the new base fee");
     }
 
@@ -561,6 +605,7 @@ contract PricingCurveTest is BPETest {
     /// @notice A fee change re-sizes the overflow share in the same transaction: more absorbable
     /// payment, a smaller buffer share, more money to the sinks.
     function test_advanceEpoch_repricesAbsorbableRateAndOverflowShare() public {
+        pricing.advanceEpoch(id); // starts the clock
         _stream(src, id, _rate(96));
         bpPool.updateOverflow(id);
         uint256 inflow = bpPool.inflowRate(id);
@@ -574,6 +619,7 @@ contract PricingCurveTest is BPETest {
         uint256 absorbableAfter = 40 * uint256(1.125e15) / EPOCH;
         uint256 bufferUnitsAfter = CapacityMath.overflowUnits(40_000, inflow, absorbableAfter);
         assertEq(bufferUnitsAfter, 45_334, "40,000 * (3.2e14 - 1.5e14) / 1.5e14, rounded up");
+        vm.warp(block.timestamp + EPOCH); // an epoch of 240 % demand: +12.5 %
         vm.expectEmit(true, true, true, true, address(bpPool));
         emit BackpressurePool.OverflowUnitsUpdated(id, bufferUnitsAfter, inflow, absorbableAfter);
         pricing.advanceEpoch(id);
@@ -594,9 +640,10 @@ contract PricingCurveTest is BPETest {
         assertEq(_units(id, address(buffer)), 0, "everything absorbed");
         PricingCurve.Fee memory before = pricing.feeState(id);
         assertEq(before.baseFee, 0);
-        // demand 97.5 % > target: the fee rises first; then the stream drops and the fee falls
+        // the stream drops to 7.5 % of capacity: from the clock's start, the fee falls each epoch
         _stream(src, id, _rate(3));
         pricing.advanceEpoch(id);
+        assertEq(pricing.baseFee(id), PRICE, "the clock started");
         for (uint256 i; i < 7; ++i) {
             vm.warp(block.timestamp + EPOCH);
             pricing.advanceEpoch(id);
@@ -608,38 +655,62 @@ contract PricingCurveTest is BPETest {
         uint256 absorbable = 40 * fee / EPOCH;
         assertEq(bpPool.absorbableRate(id), absorbable);
         assertGt(_units(id, address(buffer)), 0, "the same stream now overflows");
-        assertApproxEqRel(_sinksRate(id), absorbable, 1e13, "sinks get what they absorb at the lower fee");
+        assertLe(_sinksRate(id), absorbable, "never more than they absorb");
+        // the buffer's units are rounded up (costing the sinks less than one sink unit's share,
+        // absorbable / 40,000) and the GDA rounds the per-unit rate down (< 1 wei/s per unit)
+        assertApproxEqAbs(
+            _sinksRate(id), absorbable, absorbable / 40_000 + 40_000, "sinks get what they absorb at the lower fee"
+        );
     }
 
     // ---------------------------------------------------------------- fuzz: random histories
 
+    /// @dev The DemandMeter's readings at the last advance (`_meter` runs after each action).
+    uint256 internal paidAtAdvance;
+    uint256 internal weightSecondsAtAdvance;
+
     /// @notice Random histories of skipped epochs, stream changes, attestations and backlog
-    /// reports: every advance equals the step-by-step model (at most MAX_CATCHUP steps), stays in
-    /// [floor, ceiling], reverts only with EpochNotOver inside an epoch, and backlog reports and
-    /// quotes after an advance never revert.
+    /// reports: the first advance only starts the clock; every later one equals the step-by-step
+    /// model run on the utilisation averaged since the previous one (money the pool paid over
+    /// weight-seconds, both metered independently here, and agreeing with bpPool.paidIn and
+    /// registry.weightSecondsOf), at most MAX_CATCHUP steps, stays in [floor, ceiling], reverts
+    /// only with EpochNotOver inside an epoch, and backlog reports and quotes after an advance
+    /// never revert.
     /// forge-config: default.fuzz.runs = 200
     function testFuzz_advanceEpoch_randomHistory(uint256 seed) public {
         int96 flow;
         uint32 nonceA;
         uint32 nonceB;
+        uint256 paid0 = bpPool.paidIn(id);
+        uint256 weightSeconds0 = registry.weightSecondsOf(id);
+        _meter(id);
+        (meteredPaid, meteredWeightSeconds) = (0, 0);
         for (uint256 round; round < 8; ++round) {
             uint256 r = uint256(keccak256(abi.encode(seed, round)));
             // time: 0 to 40 epochs (0 = same epoch), plus a random offset inside the epoch
             uint256 skip = (r % 5 == 0) ? 0 : (r >> 8) % 41;
             vm.warp(block.timestamp + skip * EPOCH + (r >> 16) % EPOCH);
+            _meter(id);
             // stream: 0 to 400 tasks/epoch worth, plus odd wei
             int96 next = int96(int256(((r >> 24) % 401) * PRICE / EPOCH + (r >> 40) % 1e9));
             if ((r >> 56) % 3 == 0 && next != flow && !(flow == 0 && next == 0)) {
                 _stream(src, id, next);
                 flow = next;
+                _meter(id);
             }
             // declarations through attestations (the rate limit may refuse some: that is fine)
             if ((r >> 64) % 2 == 0) _attest(aKey, id, a, (r >> 72) % 50, (r >> 80) % 40, ++nonceA);
+            _meter(id);
             if ((r >> 88) % 2 == 0) _attest(bKey, id, b, (r >> 96) % 50, (r >> 104) % 40, ++nonceB);
+            _meter(id);
+            assertEq(bpPool.paidIn(id) - paid0, meteredPaid, "paidIn grows by what the pool paid out");
+            assertEq(registry.weightSecondsOf(id) - weightSeconds0, meteredWeightSeconds, "weight-seconds");
             _advanceAndCheck();
+            _meter(id);
             // backlog reports after the advance, by either sink, never revert
             vm.prank((r >> 112) % 2 == 0 ? a : b);
             registry.reportBacklog(id, (r >> 120) % 1_000);
+            _meter(id);
             pricing.priceOf(id, a);
             pricing.priceOf(id, b);
             assertEq(
@@ -654,27 +725,36 @@ contract PricingCurveTest is BPETest {
         PricingCurve.Fee memory state = pricing.feeState(id);
         uint256 fee = pricing.baseFee(id);
         uint256 epoch = _epoch();
-        uint256 steps = state.baseFee == 0 ? 1 : epoch - state.epoch;
-        if (steps == 0) {
+        bool started = state.measuredAt != 0;
+        uint256 steps = started ? epoch - state.epoch : 0;
+        if (started && steps == 0) {
             vm.expectRevert(abi.encodeWithSelector(PricingCurve.EpochNotOver.selector, epoch));
             pricing.advanceEpoch(id);
             return;
         }
-        uint256 expected = _model(fee, steps < 32 ? steps : 32, bpPool.inflowRate(id), registry.totalWeight(id));
+        uint256 expected = started
+            ? _model(
+                fee, steps < 32 ? steps : 32, meteredPaid - paidAtAdvance, meteredWeightSeconds - weightSecondsAtAdvance
+            )
+            : PRICE; // the first call only starts the clock
         uint256 got = pricing.advanceEpoch(id);
         assertEq(got, expected, "advance equals the step-by-step model");
         assertEq(pricing.baseFee(id), got);
         assertEq(pricing.feeState(id).epoch, epoch);
+        assertEq(pricing.feeState(id).measuredAt, block.timestamp);
         assertGe(got, FLOOR);
         assertLe(got, CEILING);
+        (paidAtAdvance, weightSecondsAtAdvance) = (meteredPaid, meteredWeightSeconds);
     }
 
-    /// @dev Independent restatement: u = inflow * epoch / fee / capacity (bps), then one step.
-    function _model(uint256 fee, uint256 steps, uint256 inflow, uint256 capacity) internal pure returns (uint256) {
+    /// @dev Independent restatement: u = paid * epoch / fee / weight-seconds (bps) -- the same
+    /// ratio as inflow * epoch / fee / capacity for averages over one interval -- then one step,
+    /// re-measured at each new fee.
+    function _model(uint256 fee, uint256 steps, uint256 paid, uint256 weightSeconds) internal pure returns (uint256) {
         for (uint256 i; i < steps; ++i) {
-            uint256 u = capacity == 0
-                ? (inflow == 0 ? 0 : type(uint128).max)
-                : Math.mulDiv(inflow * EPOCH, BPS, fee * capacity);
+            uint256 u = weightSeconds == 0
+                ? (paid == 0 ? 0 : type(uint128).max)
+                : Math.mulDiv(paid * EPOCH, BPS, fee * weightSeconds);
             fee = CapacityMath.baseFeeStep(fee, u, TARGET_UTILIZATION_BPS, MAX_FEE_STEP_BPS, FLOOR, CEILING);
         }
         return fee;

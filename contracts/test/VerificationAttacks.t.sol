@@ -10,13 +10,17 @@ import {CapacityRegistry} from "../src/CapacityRegistry.sol";
 import {ICapacityRegistry} from "../src/interfaces/ICapacityRegistry.sol";
 import {IBackpressureHooks} from "../src/interfaces/IBackpressureHooks.sol";
 import {EscrowBuffer} from "../src/EscrowBuffer.sol";
+import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
+import {SuperTokenV1Library} from "@superfluid-finance/ethereum-contracts/contracts/apps/SuperTokenV1Library.sol";
 
 /// @notice Attacks on declaration, verification and pricing, each as a test: attestation replay
 /// (same batch, later, across sinks, task types, deployments, chains and re-registrations),
 /// reordered nonces, future timestamps, malformed signatures inside a batch, receipt replay,
-/// self-certified receipts, sources that never paid, low-demand epochs, price manipulation by a
-/// third party, and slashing by anyone but the rule.
+/// self-certified receipts, sources that never paid or pay a trickle, low-demand epochs, price
+/// manipulation by a third party, and slashing by anyone but the rule.
 contract VerificationAttacksTest is BPETest {
+    using SuperTokenV1Library for ISuperToken;
+
     bytes32 internal id;
     address internal victim;
     uint256 internal victimKey;
@@ -59,6 +63,12 @@ contract VerificationAttacksTest is BPETest {
 
     function _toEpochStart() internal {
         vm.warp((block.timestamp / EPOCH + 1) * EPOCH);
+    }
+
+    /// @notice The first second at which the tracker may judge the epoch that just ended.
+    function _toJudgeable() internal {
+        _toEpochStart();
+        vm.warp(block.timestamp + RECEIPT_GRACE);
     }
 
     // ---------------------------------------------------------------- attestation replay
@@ -184,19 +194,22 @@ contract VerificationAttacksTest is BPETest {
 
     function test_receiptReplay() public {
         _stream(src, id, _rate(6));
-        _toEpochStart();
+        _toJudgeable();
         tracker.advanceEpoch(id, victim);
-        vm.warp(block.timestamp + 10);
+        vm.warp(block.timestamp + 10); // the stream has paid for at least 70 s: one task
         CompletionTracker.Receipt memory r = _receiptNow("task");
         (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, srcKey, r);
         tracker.recordCompletion(r, sinkSig, sourceSig);
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.AlreadyCounted.selector, id, r.taskId));
+        vm.warp(block.timestamp + 100); // credit for more is no help
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.AlreadyCounted.selector, id, src, r.taskId));
         tracker.recordCompletion(r, sinkSig, sourceSig);
         // in the next window it is not even in range any more
-        _toEpochStart();
+        _toJudgeable();
         tracker.advanceEpoch(id, victim);
         vm.expectRevert(
-            abi.encodeWithSelector(CompletionTracker.ReceiptBeforeWindow.selector, r.completedAt, block.timestamp)
+            abi.encodeWithSelector(
+                CompletionTracker.ReceiptBeforeWindow.selector, r.completedAt, block.timestamp - RECEIPT_GRACE
+            )
         );
         tracker.recordCompletion(r, sinkSig, sourceSig);
         assertEq(tracker.windowOf(id, victim).completions, 0);
@@ -209,8 +222,13 @@ contract VerificationAttacksTest is BPETest {
 
         CompletionTracker.Receipt memory asRival = _receiptNow("task");
         asRival.sink = rival; // the victim's work claimed by the rival
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, rival));
+        // the source's request named the victim
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, src));
         tracker.recordCompletion(asRival, sinkSig, sourceSig);
+        // even with a request of the source's naming the rival, the victim's completion is not its
+        bytes memory rivalRequest = _sign65(srcKey, tracker.requestDigest(asRival));
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, rival));
+        tracker.recordCompletion(asRival, sinkSig, rivalRequest);
 
         bytes32 other = _taskType("other", 0);
         vm.prank(victim);
@@ -218,14 +236,22 @@ contract VerificationAttacksTest is BPETest {
         _register(victim, other);
         CompletionTracker.Receipt memory elsewhere = _receiptNow("task");
         elsewhere.taskTypeId = other;
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, victim));
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, src));
         tracker.recordCompletion(elsewhere, sinkSig, sourceSig);
-
-        CompletionTracker otherTracker =
-            new CompletionTracker(registry, IBackpressureHooks(address(bpPool)), stakeManager, buffer, pricing, EPOCH);
-        bytes32 foreignDigest = otherTracker.receiptDigest(r);
+        bytes memory elsewhereRequest = _sign65(srcKey, tracker.requestDigest(elsewhere));
         vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, victim));
-        tracker.recordCompletion(r, _sign65(victimKey, foreignDigest), _sign65(srcKey, foreignDigest));
+        tracker.recordCompletion(elsewhere, sinkSig, elsewhereRequest);
+
+        CompletionTracker otherTracker = new CompletionTracker(
+            sf.host, registry, IBackpressureHooks(address(bpPool)), stakeManager, buffer, pricing, EPOCH, RECEIPT_GRACE
+        );
+        bytes memory foreignRequest = _sign65(srcKey, otherTracker.requestDigest(r));
+        bytes memory foreignCompletion = _sign65(victimKey, otherTracker.completionDigest(r));
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, src));
+        tracker.recordCompletion(r, foreignCompletion, foreignRequest);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.InvalidSignature.selector, victim));
+        tracker.recordCompletion(r, foreignCompletion, sourceSig);
+        assertFalse(tracker.isCounted(id, src, r.taskId), "nothing counted");
     }
 
     function test_selfCertified_sameAddress() public {
@@ -238,36 +264,68 @@ contract VerificationAttacksTest is BPETest {
     /// @notice A second key of the sink's, that never paid the pool, cannot co-sign.
     function test_selfCertified_secondKeyNeverPaid() public {
         _stream(src, id, _rate(6)); // the pool has real payers; the second key is not one of them
+        vm.warp(block.timestamp + EPOCH);
         (address alt, uint256 altKey) = makeAddrAndKey("victim-alt");
         CompletionTracker.Receipt memory r = _receipt("task", id, victim, alt, block.timestamp, block.timestamp);
         (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, altKey, r);
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, alt));
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.UnpaidReceipt.selector, alt, 0, PRICE));
         tracker.recordCompletion(r, sinkSig, sourceSig);
+    }
+
+    /// @notice A second key of the sink's that pays a trickle into the pool backs only
+    /// trickle / fee receipts: every self-certified receipt costs it a full base fee, paid into
+    /// the pool, so certifying itself never comes cheaper than the work it claims.
+    function test_selfCertified_secondKeyPayingATrickle() public {
+        _stream(src, id, _rate(6));
+        (address alt, uint256 altKey) = _keyedSource("victim-alt", 1e21);
+        uint256 trickle = 1e12; // 1/20 of src's rate: 0.3 tasks per epoch
+        _stream(alt, id, int96(int256(trickle)));
+        vm.warp(block.timestamp + 10 * EPOCH); // 3,000 s: 3e15 wei, three base fees
+        assertEq(tracker.creditOf(id, alt), trickle * 10 * EPOCH);
+        uint256 backed = trickle * 10 * EPOCH / PRICE;
+        assertEq(backed, 3);
+        _complete(id, victim, victimKey, alt, altKey, backed, 1);
+        assertEq(tracker.windowOf(id, victim).completions, backed, "exactly the paid receipts");
+        CompletionTracker.Receipt memory r = _receipt("one more", id, victim, alt, block.timestamp, block.timestamp);
+        (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, altKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.UnpaidReceipt.selector, alt, 0, PRICE));
+        tracker.recordCompletion(r, sinkSig, sourceSig);
+        // and src's credit is no help to it: credit is the source's own
+        assertGt(tracker.creditOf(id, src), 10 * PRICE);
     }
 
     /// @notice Nor can a colluding sink of the same pool (being paid is not paying), nor a source
     /// that pays another task type, nor one that used to pay and stopped.
-    function test_notAPayer_variants() public {
+    function test_unpaidReceipt_variants() public {
+        _stream(src, id, _rate(6));
+        vm.warp(block.timestamp + EPOCH); // the rival has been paid by the pool for an epoch
+        assertGt(_received(id, rival), 0);
         CompletionTracker.Receipt memory r = _receipt("t1", id, victim, rival, block.timestamp, block.timestamp);
         (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, rivalKey, r);
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, rival));
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.UnpaidReceipt.selector, rival, 0, PRICE));
         tracker.recordCompletion(r, sinkSig, sourceSig);
 
+        (address payer, uint256 payerKey) = _keyedSource("payer", 1e24);
         bytes32 other = _taskType("other", 0);
         address otherSink = _sink("other-sink", other, 100e18);
         _declare(otherSink, other, 10);
-        _stream(src, other, _rate(3));
-        r = _receipt("t2", id, victim, src, block.timestamp, block.timestamp);
-        (sinkSig, sourceSig) = _signReceipt(victimKey, srcKey, r);
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, src));
+        _stream(payer, other, _rate(3));
+        vm.warp(block.timestamp + EPOCH);
+        int96 otherRate = token.getFlowDistributionFlowRate(payer, _pool(other)); // rounded by the GDA
+        assertEq(tracker.creditOf(other, payer), uint256(int256(otherRate)) * EPOCH, "paying the other pool");
+        r = _receipt("t2", id, victim, payer, block.timestamp, block.timestamp);
+        (sinkSig, sourceSig) = _signReceipt(victimKey, payerKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.UnpaidReceipt.selector, payer, 0, PRICE));
         tracker.recordCompletion(r, sinkSig, sourceSig);
 
-        _stream(src, id, _rate(6));
-        tracker.recordCompletion(r, sinkSig, sourceSig); // paying now
-        _stream(src, id, 0);
-        r = _receipt("t3", id, victim, src, block.timestamp, block.timestamp);
-        (sinkSig, sourceSig) = _signReceipt(victimKey, srcKey, r);
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, src));
+        _stream(payer, id, _rate(6));
+        vm.warp(block.timestamp + 50);
+        tracker.recordCompletion(r, sinkSig, sourceSig); // paid for one now
+        _stream(payer, id, 0); // and stops
+        vm.warp(block.timestamp + EPOCH);
+        r = _receipt("t3", id, victim, payer, block.timestamp, block.timestamp);
+        (sinkSig, sourceSig) = _signReceipt(victimKey, payerKey, r);
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.UnpaidReceipt.selector, payer, 0, PRICE));
         tracker.recordCompletion(r, sinkSig, sourceSig);
     }
 
@@ -278,18 +336,18 @@ contract VerificationAttacksTest is BPETest {
     /// victim is never slashed.
     function test_lowDemandEpochs_neverSlashHonestSink() public {
         _stream(src, id, 2e13); // 6 tasks/epoch over both sinks: 3 each
-        _toEpochStart();
+        _toJudgeable();
         tracker.advanceEpoch(id, victim);
         uint256 salt;
         for (uint256 i; i < 12; ++i) {
             vm.warp(block.timestamp + 100);
             _complete(id, victim, victimKey, src, srcKey, 2, ++salt);
             uint256 gap = i % 3 == 0 ? 1 : 0; // sometimes the attacker waits an extra epoch
-            _toEpochStart();
+            _toJudgeable();
             if (gap == 1) {
                 vm.warp(block.timestamp + 100);
                 _complete(id, victim, victimKey, src, srcKey, 2, ++salt);
-                _toEpochStart();
+                _toJudgeable();
             }
             vm.prank(mallory);
             tracker.advanceEpoch(id, victim);
@@ -338,7 +396,8 @@ contract VerificationAttacksTest is BPETest {
     /// only real payment into the pool moves it up.
     function test_priceManipulation_baseFee() public {
         _toEpochStart();
-        pricing.advanceEpoch(id);
+        vm.prank(mallory);
+        assertEq(pricing.advanceEpoch(id), PRICE, "the first poke only starts the clock");
         uint256 epoch = block.timestamp / EPOCH;
         for (uint256 i; i < 5; ++i) {
             vm.expectRevert(abi.encodeWithSelector(PricingCurve.EpochNotOver.selector, epoch));
@@ -351,6 +410,21 @@ contract VerificationAttacksTest is BPETest {
         _toEpochStart();
         vm.prank(mallory);
         assertLt(pricing.advanceEpoch(id), fee, "no demand: down");
+    }
+
+    /// @notice A stream opened just before the advance and closed right after it lasts zero
+    /// seconds: the utilisation is measured over the epoch, so it moves nothing, where the
+    /// instantaneous rate would have read 100x the capacity.
+    function test_priceManipulation_flashStreamAroundTheAdvance() public {
+        _toEpochStart();
+        pricing.advanceEpoch(id); // starts the clock; no demand all epoch
+        _toEpochStart();
+        (address whale,) = _keyedSource("whale", 1e24);
+        _stream(whale, id, _rate(2_000)); // 100x the 20 tasks/epoch capacity, for zero seconds
+        vm.prank(mallory);
+        uint256 fee = pricing.advanceEpoch(id);
+        _stream(whale, id, 0);
+        assertEq(fee, PRICE * 8_750 / 10_000, "the epoch had no demand: one full down-step");
     }
 
     // ---------------------------------------------------------------- slashing
@@ -371,6 +445,8 @@ contract VerificationAttacksTest is BPETest {
 
     /// @notice Forced early evaluation: an attacker evaluating mid-epoch is refused, so a sink always
     /// has its whole epoch to submit receipts.
+    /// The refusal lasts RECEIPT_GRACE seconds past the epoch's end, so receipts for tasks
+    /// finished in its last seconds still count.
     function test_earlyEvaluationRefused() public {
         _stream(src, id, 2e13);
         _toEpochStart();
@@ -380,10 +456,18 @@ contract VerificationAttacksTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(CompletionTracker.EpochNotOver.selector, epoch));
         vm.prank(mallory);
         tracker.advanceEpoch(id, victim);
+        vm.warp((epoch + 1) * EPOCH + RECEIPT_GRACE - 1); // inside the grace
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.EpochNotOver.selector, epoch));
+        vm.prank(mallory);
+        tracker.advanceEpoch(id, victim);
+        vm.warp(block.timestamp + 1);
+        vm.prank(mallory);
+        tracker.advanceEpoch(id, victim);
+        assertEq(tracker.windowOf(id, victim).epoch, epoch + 1);
     }
 
-    /// @notice Buffer deposits do not let a stranger count as a payer of another task type, and a
-    /// refused deposit counts for nothing.
+    /// @notice Buffer deposits are credit for their own task type only, and a refused deposit
+    /// counts for nothing.
     function test_depositPayerIsPerTaskType() public {
         bytes32 tiny = _taskType("tiny", 1);
         (address depositor, uint256 depositorKey) = _keyedSource("depositor", 10);
@@ -393,11 +477,11 @@ contract VerificationAttacksTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(EscrowBuffer.BufferCapacityExceeded.selector, 1, 1, 1));
         buffer.deposit(tiny, 1);
         vm.stopPrank();
-        assertTrue(tracker.isPayer(tiny, depositor));
-        assertFalse(tracker.isPayer(id, depositor));
+        assertEq(tracker.creditOf(tiny, depositor), 1, "the accepted wei only");
+        assertEq(tracker.creditOf(id, depositor), 0);
         CompletionTracker.Receipt memory r = _receipt("t", id, victim, depositor, block.timestamp, block.timestamp);
         (bytes memory sinkSig, bytes memory sourceSig) = _signReceipt(victimKey, depositorKey, r);
-        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.NotAPayer.selector, depositor));
+        vm.expectRevert(abi.encodeWithSelector(CompletionTracker.UnpaidReceipt.selector, depositor, 0, PRICE));
         tracker.recordCompletion(r, sinkSig, sourceSig);
     }
 }

@@ -55,8 +55,10 @@ contract VerificationEndToEndTest is BPETest {
         bpPool.rebalance(id); // units exactly on capacity
     }
 
+    /// @notice The keeper's moment: the next epoch boundary plus the tracker's receipt grace, the
+    /// first second at which the epoch that just ended can be judged.
     function _toEpochStart() internal {
-        vm.warp((block.timestamp / EPOCH + 1) * EPOCH);
+        vm.warp((block.timestamp / EPOCH + 1) * EPOCH + RECEIPT_GRACE);
     }
 
     function _pair(address x, uint256 cx, address y, uint256 cy)
@@ -201,8 +203,9 @@ contract VerificationEndToEndTest is BPETest {
 
     /// @notice Three honest sinks and a liar, capacity by relayed batches, a keeper advancing the
     /// base fee and every sink's epoch: the liar alone is slashed (on the third evaluation), the
-    /// honest sinks never, the base fee walks toward the target utilisation, and the pool keeps
-    /// pricing capacity at the current fee.
+    /// honest sinks (completing every task they are paid for, each receipt spending the base fee
+    /// from the source's credit) never, the base fee walks toward the target utilisation, and the
+    /// pool keeps pricing capacity at the current fee.
     function test_keeperDrivenMarket() public {
         address[] memory sinks = new address[](4);
         uint256[] memory caps = new uint256[](4);
@@ -216,7 +219,7 @@ contract VerificationEndToEndTest is BPETest {
 
         _toEpochStart();
         vm.startPrank(keeper);
-        pricing.advanceEpoch(id);
+        assertEq(pricing.advanceEpoch(id), PRICE, "the first advance starts the fee's clock");
         for (uint256 i; i < 4; ++i) {
             tracker.advanceEpoch(id, sinks[i]);
         }
@@ -224,13 +227,16 @@ contract VerificationEndToEndTest is BPETest {
 
         uint256 lastFee = pricing.baseFee(id);
         for (uint256 epoch; epoch < 5; ++epoch) {
-            vm.warp(block.timestamp + 150);
+            vm.warp(block.timestamp + 230); // late in the epoch: most of its payment is in
+            uint256 fee = pricing.baseFee(id);
             for (uint256 i; i < 3; ++i) {
-                _complete(id, sinks[i], keyOf[sinks[i]], src, srcKey, caps[i], ++salt); // full capacity
+                // every task the source pays this sink for in an epoch (its share of 36 at the fee)
+                uint256 paidTasks = _rateOf(36) * EPOCH * caps[i] / (60 * fee);
+                _complete(id, sinks[i], keyOf[sinks[i]], src, srcKey, paidTasks, ++salt);
             }
             _toEpochStart();
             vm.startPrank(keeper);
-            uint256 fee = pricing.advanceEpoch(id);
+            fee = pricing.advanceEpoch(id);
             for (uint256 i; i < 4; ++i) {
                 tracker.advanceEpoch(id, sinks[i]);
             }

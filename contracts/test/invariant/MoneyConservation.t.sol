@@ -11,8 +11,9 @@ import {MoneyHandler} from "./MoneyHandler.sol";
 /// - `distributeFlow` makes the source pay only the rounded rate (a multiple of the pool's total
 ///   units); the difference is never taken from it.
 /// - a unit change re-computes the per-unit rate (rounded down) and sends the difference to the
-///   pool admin (the BackpressurePool) as an "adjustment flow": a real flow, booked to the admin's
-///   balance, which `rebalance`/`updateOverflow` sweep into the buffer (`creditRemainder`).
+///   pool admin (the task type's own PoolAdmin) as an "adjustment flow": a real flow, booked to
+///   the admin's balance, which `rebalance`/`updateOverflow` sweep into the buffer
+///   (`creditRemainder`) for that task type.
 /// - `drain` distributes `estimateDistributionActualAmount(...)`, already a multiple of the total
 ///   units, so an instant distribution leaves nothing behind.
 /// - members' shares are per-unit value * units in integers, so the pool's disconnected balance
@@ -35,7 +36,7 @@ contract MoneyConservationTest is BPETest {
         pipeline.createPipeline(stages);
 
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](17);
+        bytes4[] memory selectors = new bytes4[](20);
         selectors[0] = MoneyHandler.stream.selector;
         selectors[1] = MoneyHandler.stream.selector; // streams change often
         selectors[2] = MoneyHandler.deposit.selector;
@@ -53,6 +54,9 @@ contract MoneyConservationTest is BPETest {
         selectors[14] = MoneyHandler.reportBacklog.selector;
         selectors[15] = MoneyHandler.setAllowance.selector;
         selectors[16] = MoneyHandler.advanceFee.selector;
+        selectors[17] = MoneyHandler.hostileTaskType.selector;
+        selectors[18] = MoneyHandler.decoyTaskType.selector;
+        selectors[19] = MoneyHandler.flashStream.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -63,7 +67,7 @@ contract MoneyConservationTest is BPETest {
 
     /// @notice Everything the sources paid == what the sinks received from the pools + what the
     /// buffer holds (its balance and its unclaimed overflow in the pools) + the GDA remainder the
-    /// BackpressurePool has not swept yet. Exact.
+    /// PoolAdmins hold, not swept yet. Exact.
     /// @notice One campaign checks every identity below after every call (each invariant_
     /// function is a campaign of its own in forge, and these share one handler, so one campaign
     /// with more runs buys more coverage per second than five).
@@ -75,7 +79,7 @@ contract MoneyConservationTest is BPETest {
 
         // 1. Everything the sources paid == what the sinks received from the pools + what the
         //    buffer holds (its balance and its overflow still in the pools) + the GDA remainder
-        //    the BackpressurePool has not swept yet.
+        //    the PoolAdmins have not swept yet.
         assertEq(
             s.paidBySources,
             s.sinksReceived + s.bufferBalance + s.bufferClaimable + s.adminBalance,
@@ -126,7 +130,9 @@ contract MoneyConservationTest is BPETest {
         _sync();
         bpPool.updateOverflow(ids[0]);
         bpPool.updateOverflow(ids[1]);
-        assertEq(token.balanceOf(address(bpPool)), 0, "remainders swept");
+        assertEq(token.balanceOf(address(bpPool.poolInfo(ids[0]).admin)), 0, "remainders swept");
+        assertEq(token.balanceOf(address(bpPool.poolInfo(ids[1]).admin)), 0, "remainders swept");
+        assertEq(token.balanceOf(address(bpPool)), 0, "nothing ever with the BackpressurePool");
         assertEq(
             handler.paidBySources(),
             handler.receivedBySinks() + buffer.bufferLevel(ids[0]) + buffer.bufferLevel(ids[1]),

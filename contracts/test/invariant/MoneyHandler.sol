@@ -4,7 +4,18 @@ pragma solidity ^0.8.26;
 import {
     ISuperfluidPool
 } from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
+import {ISuperToken} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperToken.sol";
+import {ISuperfluid} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperfluid.sol";
+import {
+    ISuperTokenFactory
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/superfluid/ISuperTokenFactory.sol";
+import {
+    IGeneralDistributionAgreementV1
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/IGeneralDistributionAgreementV1.sol";
+import {SuperTokenV1Library} from "@superfluid-finance/ethereum-contracts/contracts/apps/SuperTokenV1Library.sol";
 import {Handler} from "./Handler.sol";
+import {HostileSuperToken, DecoyGDA, DecoyHost} from "../utils/Hostile.sol";
+import {SuperfluidBound} from "../../src/base/SuperfluidBound.sol";
 import {CapacityRegistry} from "../../src/CapacityRegistry.sol";
 import {EscrowBuffer} from "../../src/EscrowBuffer.sol";
 import {PricingCurve} from "../../src/PricingCurve.sol";
@@ -14,8 +25,13 @@ import {PricingCurve} from "../../src/PricingCurve.sol";
 /// backlogs, move allowances, deregister, get slashed, claim; keepers rebalance, update the
 /// overflow share, drain, re-apply the pipeline, step the base fee; time passes. Two task types share the token (so remainder sweeps and buffer levels
 /// interact), chained upstream -> downstream by a pipeline. Some sinks never connect to a pool,
-/// so part of the money waits in the pool as claimable.
+/// so part of the money waits in the pool as claimable. Attackers play too: a task type priced in
+/// a token its creator bricks once handler sinks have joined it, a decoy token pointing at a host
+/// of the attacker's, and one-block streams around the base fee's epoch; slashes, deregistrations
+/// and keepers must go on as before (any revert of theirs counts as unexpected).
 contract MoneyHandler is Handler {
+    using SuperTokenV1Library for ISuperToken;
+
     uint256 public constant SOURCE_FUNDS = 1_000_000e18;
     uint256 public constant MAX_RATE = 2e15; // wei/s, about 3x what all sinks of a type absorb
 
@@ -27,6 +43,10 @@ contract MoneyHandler is Handler {
 
     uint256 public unexpectedReverts;
     bytes public lastUnexpected;
+
+    address public mallory = makeAddr("money-mallory");
+    HostileSuperToken public hostile;
+    bytes32 public hostileId;
 
     constructor(Deployment memory d, bytes32[2] memory ids_) {
         _adopt(d);
@@ -145,20 +165,29 @@ contract MoneyHandler is Handler {
         registry.setAllowance(first, half);
     }
 
+    /// @notice Leaving never fails, whatever other task types the sink is in.
     function deregister(uint256 sinkSeed, uint256 typeSeed) external clock("deregister") {
         address sink = sinks[sinkSeed % 5];
-        bytes32 id = ids[typeSeed % 2];
+        bytes32 id = typeSeed % 3 == 2 ? hostileId : ids[typeSeed % 2];
         if (!registry.isRegistered(id, sink)) return;
-        _deregister(sink, id);
+        vm.prank(sink);
+        try registry.deregisterSink(id) {}
+        catch (bytes memory err) {
+            _unexpected(err);
+        }
     }
 
+    /// @notice A slash never fails, whatever other task types the sink is in.
     function slash(uint256 sinkSeed, uint256 amount) external clock("slash") {
         address sink = sinks[sinkSeed % 5];
         uint256 stakeAmount = stakeManager.getStake(sink);
         if (stakeAmount == 0) return;
         amount = bound(amount, 1, stakeAmount);
         vm.prank(slasher);
-        stakeManager.slash(sink, amount, "invariant");
+        try stakeManager.slash(sink, amount, "invariant") {}
+        catch (bytes memory err) {
+            _unexpected(err);
+        }
     }
 
     /// @notice Anyone may claim a member's pool money for it (moves it from the pool to the member).
@@ -211,6 +240,82 @@ contract MoneyHandler is Handler {
         }
     }
 
+    // ---------------------------------------------------------------- attackers
+
+    /// @notice Mallory prices a task type in a Super Token of her own (real host, real logic), draws
+    /// a handler sink into it, and may brick the token: every call into it reverts from then on.
+    function hostileTaskType(uint256 sinkSeed, uint256 capacity, bool arm) external clock("hostileTaskType") {
+        if (hostileId == 0) {
+            hostile = new HostileSuperToken(mallory);
+            ISuperTokenFactory factory = ISuperfluid(token.getHost()).getSuperTokenFactory();
+            vm.prank(mallory);
+            hostile.bootstrap(factory, "Hostile", "HST", mallory, 1e24);
+            _stake(mallory, MIN_SINK_STAKE);
+            vm.prank(mallory);
+            hostileId = registry.registerTaskType("hostile", ISuperToken(address(hostile)), PRICE, 1e18);
+        }
+        address sink = sinks[sinkSeed % 5];
+        if (
+            !hostile.isArmed() && !registry.isRegistered(hostileId, sink)
+                && stakeManager.getStake(sink) >= MIN_SINK_STAKE
+        ) {
+            _makeRoom(sink);
+            _register(sink, hostileId);
+            _declare(sink, hostileId, bound(capacity, 1, 5));
+        }
+        if (arm && !hostile.isArmed()) {
+            vm.prank(mallory);
+            hostile.arm();
+        }
+    }
+
+    /// @notice A token whose getHost() names mallory's own host is refused outright.
+    function decoyTaskType() external clock("decoyTaskType") {
+        HostileSuperToken decoy = new HostileSuperToken(mallory);
+        vm.startPrank(mallory);
+        decoy.bootstrap(ISuperfluid(token.getHost()).getSuperTokenFactory(), "Decoy", "DCY", mallory, 1e24);
+        DecoyGDA gda = new DecoyGDA(IGeneralDistributionAgreementV1(address(_gda())), mallory);
+        decoy.spoofHost(address(new DecoyHost(address(gda))));
+        vm.stopPrank();
+        if (stakeManager.getStake(mallory) < MIN_SINK_STAKE) _stake(mallory, MIN_SINK_STAKE);
+        vm.prank(mallory);
+        try registry.registerTaskType(
+            string.concat("decoy-", vm.toString(block.number)), ISuperToken(address(decoy)), PRICE, 1e18
+        ) {
+            _unexpected("a decoy-host token was accepted");
+        } catch (bytes memory err) {
+            if (bytes4(err) != SuperfluidBound.ForeignToken.selector) _unexpected(err);
+        }
+    }
+
+    /// @notice One block: open a large stream, step the base fee, put the stream back. It pays
+    /// for zero seconds and must weigh nothing (money still conserved, see the invariant).
+    function flashStream(uint256 sourceSeed, uint256 typeSeed) external clock("flashStream") {
+        address source = sources[sourceSeed % 3];
+        bytes32 id = ids[typeSeed % 2];
+        int96 before = token.getFlowDistributionFlowRate(source, _pool(id));
+        uint256 feeBefore = pricing.baseFee(id);
+        PricingCurve.Fee memory f = pricing.feeState(id);
+        _stream(source, id, int96(int256(MAX_RATE)));
+        try pricing.advanceEpoch(id) {
+            // Over zero seconds the flash stream paid nothing: the fee saw only what was paid before.
+            uint256 paid = bpPool.paidIn(id) - f.paidIn;
+            if (f.measuredAt != 0 && pricing.baseFee(id) > feeBefore && paid == 0) {
+                _unexpected("flash stream raised the fee");
+            }
+        } catch (bytes memory err) {
+            if (bytes4(err) != PricingCurve.EpochNotOver.selector) _unexpected(err);
+        }
+        _stream(source, id, before);
+    }
+
+    function _gda() internal view returns (address) {
+        return address(
+            ISuperfluid(token.getHost())
+                .getAgreementClass(keccak256("org.superfluid-finance.agreements.GeneralDistributionAgreement.v1"))
+        );
+    }
+
     function warp(uint256 secs) external clock("warp") {
         vm.warp(block.timestamp + bound(secs, 1, 2 hours));
         vm.roll(block.number + 1);
@@ -230,7 +335,7 @@ contract MoneyHandler is Handler {
         uint256 bufferBalance;
         uint256 bufferClaimable; // its overflow still in the pools
         uint256 bufferLevels; // sum of bufferLevel over both task types
-        uint256 adminBalance; // GDA remainder the BackpressurePool has not swept yet
+        uint256 adminBalance; // GDA remainder the PoolAdmins hold, not swept yet
         int256 poolHoldings; // what the pools themselves hold (for disconnected members)
         uint256 poolMismatches; // pools whose holding != their members' claimable
     }
@@ -267,7 +372,8 @@ contract MoneyHandler is Handler {
             s.bufferLevels += buffer.bufferLevel(ids[t]);
         }
         s.bufferBalance = token.balanceOf(address(buffer));
-        s.adminBalance = token.balanceOf(address(bpPool));
+        s.adminBalance = token.balanceOf(address(bpPool.poolInfo(ids[0]).admin))
+            + token.balanceOf(address(bpPool.poolInfo(ids[1]).admin));
     }
 
     function paidBySources() external view returns (uint256 paid) {

@@ -3,15 +3,21 @@ pragma solidity ^0.8.26;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Handler} from "./Handler.sol";
+import {DemandMeter} from "../utils/DemandMeter.sol";
 import {PricingCurve} from "../../src/PricingCurve.sol";
 import {OffchainAggregator} from "../../src/OffchainAggregator.sol";
 import {CapacityMath} from "../../src/libraries/CapacityMath.sol";
 
 /// @notice Drives one task type's price: time passes (within an epoch or over many), the source
 /// changes its stream, sinks attest capacity and backlog or report backlogs directly, and anyone
-/// advances the base fee. Every advance is checked against a step-by-step model; anything that
-/// reverts where it must not (an advance in a new epoch, a backlog report, a batch) is a violation.
-contract PricingHandler is Handler {
+/// advances the base fee. The handler meters, on its own, what the curve measures: the money the
+/// pool paid its members (its total distribution flow, integrated over time) and the total weight
+/// integrated over time, both sampled around every call. Every advance is checked against a
+/// step-by-step model on the utilisation averaged since the previous advance (the first advance
+/// only starts the clock); anything that reverts where it must not (an advance in a new epoch, a
+/// backlog report, a batch) is a violation, and so is a paidIn or weight-seconds reading that
+/// disagrees with the meter.
+contract PricingHandler is Handler, DemandMeter {
     uint256 internal constant BPS = 10_000;
 
     bytes32 public id;
@@ -29,6 +35,13 @@ contract PricingHandler is Handler {
     uint256 public upMoves;
     uint256 public downMoves;
 
+    // the independent meter (see the contract's notes)
+    uint256 internal paid0; // bpPool.paidIn when the meter started
+    uint96 internal weightSeconds0; // registry.weightSecondsOf when the meter started
+    // the meter's readings at the last successful advance
+    uint256 internal paidAtAdvance;
+    uint256 internal weightSecondsAtAdvance;
+
     constructor(Deployment memory d, bytes32 id_) {
         _adopt(d);
         id = id_;
@@ -41,22 +54,31 @@ contract PricingHandler is Handler {
         }
         src = _source("pricing-src", 1e30);
         _startClock();
+        paid0 = bpPool.paidIn(id);
+        weightSeconds0 = registry.weightSecondsOf(id);
+        _meter(id);
     }
 
+    /// @dev Samples the meter before and after every call.
+    modifier metered() {
+        _meter(id);
+        _;
+        _meter(id);
+    }
 
-    function warp(uint256 secs) external clock("warp") {
+    function warp(uint256 secs) external clock("warp") metered {
         vm.warp(block.timestamp + bound(secs, 1, 2 * EPOCH));
         vm.roll(block.number + 1);
     }
 
-    function skipEpochs(uint256 n) external clock("skipEpochs") {
+    function skipEpochs(uint256 n) external clock("skipEpochs") metered {
         vm.warp(block.timestamp + bound(n, 1, 80) * EPOCH);
         vm.roll(block.number + 1);
     }
 
     /// @notice The source re-sizes its stream (0 to ~3x the largest capacity) and, like the SDK,
     /// pokes the overflow share.
-    function stream(uint256 tasks, uint256 noise) external clock("stream") {
+    function stream(uint256 tasks, uint256 noise) external clock("stream") metered {
         int96 rate = int96(int256(bound(tasks, 0, 250) * PRICE / EPOCH + noise % 1e9));
         if (rate == flow || (flow == 0 && rate == 0)) return;
         _stream(src, id, rate);
@@ -65,7 +87,7 @@ contract PricingHandler is Handler {
     }
 
     /// @notice A sink's signed attestation relayed alone; the batch must never revert.
-    function attest(uint256 who, uint256 capacity, uint256 backlog) external clock("attest") {
+    function attest(uint256 who, uint256 capacity, uint256 backlog) external clock("attest") metered {
         uint256 i = who % 3;
         OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](1);
         items[0] = _attestation(
@@ -78,7 +100,7 @@ contract PricingHandler is Handler {
     }
 
     /// @notice A direct backlog report, including right after an advance: never reverts.
-    function reportBacklog(uint256 who, uint256 backlog) external clock("reportBacklog") {
+    function reportBacklog(uint256 who, uint256 backlog) external clock("reportBacklog") metered {
         address sink = sinks[who % 3];
         vm.prank(sink);
         try registry.reportBacklog(id, bound(backlog, 0, 5_000)) {}
@@ -89,30 +111,46 @@ contract PricingHandler is Handler {
 
     /// @notice Anyone advances the base fee; it must equal the model, or refuse exactly with
     /// EpochNotOver inside the epoch of the last advance.
-    function advance() external clock("advance") {
+    function advance() external clock("advance") metered {
         PricingCurve.Fee memory state = pricing.feeState(id);
         uint256 fee = pricing.baseFee(id);
         uint256 epoch = block.timestamp / EPOCH;
-        uint256 steps = state.baseFee == 0 ? 1 : epoch - state.epoch;
-        uint256 expected = _model(fee, Math.min(steps, 32), bpPool.inflowRate(id), registry.totalWeight(id));
-        uint256 u = pricing.utilizationBps(bpPool.inflowRate(id), registry.totalWeight(id), fee);
+        // the readings the curve takes must be what the handler metered
+        if (bpPool.paidIn(id) - paid0 != meteredPaid) _violation("paidIn differs from what the pool paid");
+        uint256 weightSeconds;
+        unchecked {
+            weightSeconds = uint96(registry.weightSecondsOf(id) - weightSeconds0);
+        }
+        if (weightSeconds != meteredWeightSeconds) _violation("weightSecondsOf differs from the weight integral");
+        bool started = state.measuredAt != 0;
+        // the first advance only starts the clock: no step, whatever the demand
+        uint256 steps = started ? epoch - state.epoch : 0;
+        uint256 paid = meteredPaid - paidAtAdvance;
+        uint256 capacity = meteredWeightSeconds - weightSecondsAtAdvance;
+        uint256 expected = _model(fee, Math.min(steps, 32), paid, capacity);
+        uint256 u = pricing.utilizationBps(paid, capacity, fee);
         uint256 target = pricing.targetUtilizationBps();
         try pricing.advanceEpoch(id) returns (uint256 got) {
             ++advances;
             lastAdvanceEpoch = epoch;
-            if (steps == 0) _violation("advanced twice in one epoch");
+            (paidAtAdvance, weightSecondsAtAdvance) = (meteredPaid, meteredWeightSeconds);
+            if (started && steps == 0) _violation("advanced twice in one epoch");
+            if (!started && got != registry.pricePerTask(id)) _violation("the first advance moved the fee");
             if (got != expected) _violation("advance differs from the model");
             if (pricing.baseFee(id) != got) _violation("stored fee differs from the returned one");
+            if (pricing.feeState(id).measuredAt != block.timestamp) _violation("readings not taken now");
             _checkStepBound(fee, got, Math.min(steps, 32));
-            // never frozen: off target, the fee moves unless it sits at the bound it moves toward
-            if (u > target && fee < ceilingFee && got <= fee) _violation("frozen above the target");
-            if (u < target && fee > floorFee && got >= fee) _violation("frozen below the target");
-            if (u > target) ++upMoves;
-            if (u < target) ++downMoves;
+            if (started) {
+                // never frozen: off target, the fee moves unless it sits at the bound it moves toward
+                if (u > target && fee < ceilingFee && got <= fee) _violation("frozen above the target");
+                if (u < target && fee > floorFee && got >= fee) _violation("frozen below the target");
+                if (u > target) ++upMoves;
+                if (u < target) ++downMoves;
+            }
             _checkOverflowShare();
         } catch (bytes memory err) {
             ++refusals;
-            if (steps != 0) _violation("advance reverted in a new epoch");
+            if (!started || steps != 0) _violation("advance reverted in a new epoch");
             if (keccak256(err) != keccak256(abi.encodeWithSelector(PricingCurve.EpochNotOver.selector, epoch))) {
                 _violation("refused with the wrong error");
             }
@@ -144,11 +182,13 @@ contract PricingHandler is Handler {
         }
     }
 
-    function _model(uint256 fee, uint256 steps, uint256 inflow, uint256 capacity) internal view returns (uint256) {
+    /// @dev u = paid * epoch / fee / weight-seconds (bps) over the interval since the last
+    /// advance, then one step per epoch, re-measured at each new fee.
+    function _model(uint256 fee, uint256 steps, uint256 paid, uint256 weightSeconds) internal view returns (uint256) {
         for (uint256 i; i < steps; ++i) {
-            uint256 u = capacity == 0
-                ? (inflow == 0 ? 0 : type(uint128).max)
-                : Math.mulDiv(inflow * EPOCH, BPS, fee * capacity);
+            uint256 u = weightSeconds == 0
+                ? (paid == 0 ? 0 : type(uint128).max)
+                : Math.mulDiv(paid * EPOCH, BPS, fee * weightSeconds);
             fee = CapacityMath.baseFeeStep(
                 fee, u, pricing.targetUtilizationBps(), pricing.maxStepBps(), floorFee, ceilingFee
             );

@@ -53,6 +53,7 @@ abstract contract BPETest is Test {
     uint256 internal constant FEE_CEILING_BPS = 100_000;
     uint256 internal constant ATTESTATION_MAX_AGE = 600;
     uint256 internal constant ATTESTATION_MAX_SKEW = 30;
+    uint256 internal constant RECEIPT_GRACE = 60;
 
     SuperfluidFrameworkDeployer.Framework internal sf;
     TestToken internal underlying;
@@ -133,15 +134,15 @@ abstract contract BPETest is Test {
             })
         );
         bpPool = new BackpressurePool(
-            registry, EscrowBuffer(bufferAddr), pipelineAddr, PricingCurve(pricingAddr), UNIT_SCALE, EPOCH
+            sf.host, registry, EscrowBuffer(bufferAddr), pipelineAddr, PricingCurve(pricingAddr), UNIT_SCALE, EPOCH
         );
-        buffer = new EscrowBuffer(registry, bpPool, DRAIN_WINDOW);
+        buffer = new EscrowBuffer(sf.host, registry, bpPool, DRAIN_WINDOW);
         pipeline = new Pipeline(registry, bpPool);
         pricing = new PricingCurve(
             registry, bpPool, EPOCH, TARGET_UTILIZATION_BPS, MAX_FEE_STEP_BPS, FEE_FLOOR_BPS, FEE_CEILING_BPS
         );
         aggregator = new OffchainAggregator(registry, ATTESTATION_MAX_AGE, ATTESTATION_MAX_SKEW);
-        tracker = new CompletionTracker(registry, bpPool, stakeManager, buffer, pricing, EPOCH);
+        tracker = new CompletionTracker(sf.host, registry, bpPool, stakeManager, buffer, pricing, EPOCH, RECEIPT_GRACE);
         assertEq(address(registry), registryAddr, "registry address");
         assertEq(address(bpPool), poolAddr, "pool address");
         assertEq(address(buffer), bufferAddr, "buffer address");
@@ -153,7 +154,17 @@ abstract contract BPETest is Test {
 
     function deployment() external view returns (Deployment memory) {
         return Deployment(
-            underlying, token, stakeToken, stakeManager, registry, bpPool, buffer, pipeline, pricing, aggregator, tracker
+            underlying,
+            token,
+            stakeToken,
+            stakeManager,
+            registry,
+            bpPool,
+            buffer,
+            pipeline,
+            pricing,
+            aggregator,
+            tracker
         );
     }
 
@@ -426,15 +437,15 @@ abstract contract BPETest is Test {
         });
     }
 
-    /// @notice Both signatures of a completion receipt (sink's, source's), 65 bytes each.
+    /// @notice Both signatures of a completion receipt, 65 bytes each: the sink's over the
+    /// completion, the source's over the request.
     function _signReceipt(uint256 sinkKey, uint256 sourceKey, CompletionTracker.Receipt memory r)
         internal
         view
         returns (bytes memory sinkSig, bytes memory sourceSig)
     {
-        bytes32 digest = tracker.receiptDigest(r);
-        sinkSig = _sign65(sinkKey, digest);
-        sourceSig = _sign65(sourceKey, digest);
+        sinkSig = _sign65(sinkKey, tracker.completionDigest(r));
+        sourceSig = _sign65(sourceKey, tracker.requestDigest(r));
     }
 
     /// @notice Records `count` completions by `sink` for `source`, completed now (task ids derived
