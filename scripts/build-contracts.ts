@@ -18,6 +18,7 @@ const CONTRACTS = [
   'PricingCurve',
   'OffchainAggregator',
   'CompletionTracker',
+  'PoolAdmin',
 ];
 const target = join(root, 'src/chain/bpe/artifacts.generated.ts');
 

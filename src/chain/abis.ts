@@ -60,4 +60,7 @@ export const superfluidPoolAbi = parseAbi([
 ]);
 
 /** GeneralDistributionAgreementV1, for what the forwarder does not expose under the same name. */
-export const gdaAbi = parseAbi(['function getPoolAdjustmentFlowRate(address pool) view returns (int96)']);
+export const gdaAbi = parseAbi([
+  'function getPoolAdjustmentFlowRate(address pool) view returns (int96)',
+  'function getFlow(address token, address from, address to) view returns (uint256 lastUpdated, int96 flowRate, uint256 deposit)',
+]);

@@ -12,6 +12,7 @@ import {
   EscrowBuffer,
   OffchainAggregator,
   Pipeline,
+  PoolAdmin,
   PricingCurve,
   StakeManager,
 } from '../../src/chain/bpe/artifacts.generated.ts';
@@ -187,10 +188,12 @@ describe('BPE deployment on anvil', () => {
     await expect(d.completionTracker, CompletionTracker.abi, 'epochSeconds', p.epochSeconds);
   });
 
-  it('creates a task type with its own GDA pool, administered by the BackpressurePool, open to any distributor', async () => {
+  it('creates a task type with its own GDA pool, administered by its own PoolAdmin, open to any distributor', async () => {
     const { taskTypeId, pool } = await newTaskType(stack, 'wiring');
     assert.equal(await read(stack, stack.bpe.backpressurePool, BackpressurePool.abi, 'getPool', [taskTypeId]), pool);
-    assert.equal(await read(stack, pool, superfluidPoolAbi, 'admin'), stack.bpe.backpressurePool);
+    const admin = await bpe.poolAdmin(stack, taskTypeId);
+    assert.equal(await read(stack, pool, superfluidPoolAbi, 'admin'), admin);
+    assert.equal(await read(stack, admin, PoolAdmin.abi, 'owner'), stack.bpe.backpressurePool);
     assert.equal(await read(stack, pool, superfluidPoolAbi, 'superToken'), stack.token);
     assert.equal(await read(stack, pool, superfluidPoolAbi, 'distributionFromAnyAddress'), true);
     assert.equal(await read(stack, stack.bpe.capacityRegistry, CapacityRegistry.abi, 'pricePerTask', [taskTypeId]), PRICE);
@@ -444,12 +447,12 @@ describe('BPE: overflow goes to the buffer, the buffer drains, every wei is acco
     assert.ok((await bpe.bufferLevel(stack, taskTypeId)) < levelBefore, 'the level fell');
   });
 
-  it('after the stream stops: source paid == sinks received + buffer level + BackpressurePool balance, to the wei', async () => {
+  it('after the stream stops: source paid == sinks received + buffer level + the PoolAdmin remainder, to the wei', async () => {
     await bpe.setStream(stack, source, stack.token, pool, 0n);
     const paid = sourceStart - (await balanceOf(stack, source.address));
     const sinkTotal = (await received(stack, pool, sinkAddresses)).reduce((x, y) => x + y, 0n);
     const level = await bpe.bufferLevel(stack, taskTypeId);
-    const remainder = await balanceOf(stack, stack.bpe.backpressurePool);
+    const remainder = await balanceOf(stack, await bpe.poolAdmin(stack, taskTypeId));
     assert.ok(paid > 0n && sinkTotal > 0n && level > 0n);
     assert.equal(paid, sinkTotal + level + remainder);
     // And the buffer really holds what its ledger says (the pool owes it the unclaimed part).

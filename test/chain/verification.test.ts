@@ -3,11 +3,12 @@
 // produces predicted by the allocation core (src/core) from the same inputs.
 //   (a) signed capacity attestations relayed by a stranger: a mixed batch, one accepted, each other
 //       item rejected with its ICapacityRegistry.Rejection code, the capacity moved one EWMA step;
-//   (b) dual-signed completion receipts: counted once, a replay refused (AlreadyCounted), a source
-//       that never paid refused (NotAPayer);
+//   (b) completion receipts (the source signs the request, the sink the completion): counted once,
+//       a replay refused (AlreadyCounted), a source that never paid refused (UnpaidReceipt), each
+//       counted receipt spending the base fee from the source's paid credit;
 //   (c) pricing: a backlog raises the sink's price by the queue premium and lowers its pool units to
-//       queueWeight * unitScale; an epoch later the base fee moves by baseFeeStep at the utilisation
-//       PricingCurve measures.
+//       queueWeight * unitScale; the base fee moves by baseFeeStep at the utilisation measured over
+//       the epoch (money paid in over weight-seconds), never at an instantaneous rate.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -23,6 +24,7 @@ import {
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { anvilAccount } from '../../src/chain/clients.ts';
+import { gdaAbi, superfluidPoolAbi } from '../../src/chain/abis.ts';
 import {
   BackpressurePool,
   CapacityRegistry,
@@ -144,21 +146,19 @@ describe('verification and pricing end to end: attestations, completion receipts
     stack.clients.publicClient.readContract({
       address: stack.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'weightOf', args: [taskTypeId, sink.address],
     });
-  const inflowRate = () =>
-    stack.clients.publicClient.readContract({
-      address: stack.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'inflowRate', args: [taskTypeId],
-    });
+  const distributedRate = async () =>
+    BigInt(await stack.clients.publicClient.readContract({ address: pool, abi: superfluidPoolAbi, functionName: 'getTotalFlowRate' }));
   const windowOf = () =>
     stack.clients.publicClient.readContract({
       address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'windowOf', args: [taskTypeId, sink.address],
     });
-  const isPayer = (who: Address) =>
+  const creditOf = (who: Address) =>
     stack.clients.publicClient.readContract({
-      address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'isPayer', args: [taskTypeId, who],
+      address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'creditOf', args: [taskTypeId, who],
     });
-  const counted = (taskId: Hex) =>
+  const counted = (who: Address, taskId: Hex) =>
     stack.clients.publicClient.readContract({
-      address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'counted', args: [taskTypeId, taskId],
+      address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'isCounted', args: [taskTypeId, who, taskId],
     });
 
   before(async () => {
@@ -243,22 +243,33 @@ describe('verification and pricing end to end: attestations, completion receipts
 
     before(async () => {
       await bpe.setStream(stack, source, stack.token, pool, FLOW_RATE);
+      // A receipt spends the base fee from what the source has paid: let the stream run long enough.
+      await bpe.advanceTime(stack.clients, Number(p().epochSeconds));
       const completedAt = await startNextEpoch(stack);
       receipt = {
         taskId: keyOf('task 1'), taskTypeId, sink: sink.address, source: source.address, completedAt, deadline: completedAt + 3600n,
       };
       [sinkSignature, sourceSignature] = await Promise.all([
-        verification.signReceipt(stack, sink, receipt),
-        verification.signReceipt(stack, source, receipt),
+        verification.signCompletion(stack, sink, receipt),
+        verification.signRequest(stack, source, receipt),
       ]);
     });
 
-    it('a receipt signed by the sink and by a source streaming into the pool is counted', async () => {
-      assert.equal(await isPayer(source.address), true);
+    it('a receipt with the request signed by the source and the completion by the sink is counted and spends the base fee', async () => {
       const tx = await verification.recordCompletion(stack, stranger, receipt, sinkSignature, sourceSignature);
       const [event] = parseEventLogs({ abi: CompletionTracker.abi, eventName: 'CompletionRecorded', logs: tx.logs });
       assert.deepEqual(event?.args, { taskTypeId, sink: sink.address, taskId: receipt.taskId, source: source.address });
-      assert.equal(await counted(receipt.taskId), true);
+      assert.equal(await counted(source.address, receipt.taskId), true);
+      // Credit = the stream's rate times the seconds it has been paying, minus one base fee.
+      const block = await stack.clients.publicClient.getBlock({ blockNumber: tx.blockNumber });
+      const flow = await stack.clients.publicClient.readContract({
+        address: stack.framework.gda, abi: gdaAbi, functionName: 'getFlow', args: [stack.token, source.address, pool],
+      });
+      const paid = FLOW_RATE * (block.timestamp - flow[0]);
+      const fee = await verification.baseFee(stack, taskTypeId);
+      const nowCredit = await creditOf(source.address);
+      const latest = await latestTimestamp(stack);
+      assert.equal(nowCredit, paid - fee + FLOW_RATE * (latest - block.timestamp));
       const w = await windowOf();
       assert.equal(w.opened, true);
       assert.equal(w.completions, 1n);
@@ -267,26 +278,26 @@ describe('verification and pricing end to end: attestations, completion receipts
 
     it('the same receipt again: AlreadyCounted, nothing sent, nothing changes', async () => {
       const w = await windowOf();
-      await assertRefused(stack, stranger, 'AlreadyCounted', [taskTypeId, receipt.taskId], () =>
+      await assertRefused(stack, stranger, 'AlreadyCounted', [taskTypeId, source.address, receipt.taskId], () =>
         verification.recordCompletion(stack, stranger, receipt, sinkSignature, sourceSignature),
       );
       assert.deepEqual(await windowOf(), w);
       assert.equal(w.completions, 1n);
     });
 
-    it('a receipt whose source never paid the pool: NotAPayer, even though both signatures are valid', async () => {
+    it('a receipt whose source never paid the pool: UnpaidReceipt, even though both signatures are valid', async () => {
       const freeloader = privateKeyToAccount(keyOf('freeloader'));
       const unpaid: CompletionReceipt = { ...receipt, taskId: keyOf('task 2'), source: freeloader.address };
       const [bySink, bySource] = await Promise.all([
-        verification.signReceipt(stack, sink, unpaid),
-        verification.signReceipt(stack, freeloader, unpaid),
+        verification.signCompletion(stack, sink, unpaid),
+        verification.signRequest(stack, freeloader, unpaid),
       ]);
-      assert.equal(await isPayer(freeloader.address), false);
+      assert.equal(await creditOf(freeloader.address), 0n);
       const w = await windowOf();
-      await assertRefused(stack, stranger, 'NotAPayer', [freeloader.address], () =>
+      await assertRefused(stack, stranger, 'UnpaidReceipt', [freeloader.address, 0n, PRICE], () =>
         verification.recordCompletion(stack, stranger, unpaid, bySink, bySource),
       );
-      assert.equal(await counted(unpaid.taskId), false);
+      assert.equal(await counted(freeloader.address, unpaid.taskId), false);
       assert.deepEqual(await windowOf(), w);
     });
   });
@@ -322,58 +333,57 @@ describe('verification and pricing end to end: attestations, completion receipts
       assert.equal(await bpe.poolUnits(stack, pool, sink.address), weight * p().unitScale);
     });
 
-    it('advancePriceEpoch moves the base fee by baseFeeStep at the utilisation of inflow over capacity, then waits an epoch', async () => {
+    it('advancePriceEpoch: the first call starts the clock; later ones step by baseFeeStep at money paid in over weight-seconds', async () => {
       const { targetUtilizationBps, maxFeeStepBps, feeFloorBps, feeCeilingBps, epochSeconds } = p();
       const floor = (PRICE * feeFloorBps) / BPS;
       const ceiling = (PRICE * feeCeilingBps) / BPS;
+      type FeeState = { baseFee: bigint; epoch: bigint; measuredAt: bigint; paidIn: bigint; weightSeconds: bigint };
+      const feeState = () => pricingRead<FeeState>('feeState', [taskTypeId]);
 
-      /** Advances (as the stranger) and checks the fee against the core, replaying `steps` steps. */
-      const advanceAndCheck = async (steps: number): Promise<bigint> => {
-        const [inflow, { totalWeight }, fee0] = await Promise.all([
-          inflowRate(),
-          taskType(),
-          verification.baseFee(stack, taskTypeId),
-        ]);
-        let fee = fee0;
-        let u = 0n;
-        for (let i = 0; i < steps; i++) {
-          u = utilizationBps(inflow, totalWeight, fee, epochSeconds);
-          fee = baseFeeStep(fee, u, targetUtilizationBps, maxFeeStepBps, floor, ceiling);
-        }
-        const tx = await verification.advancePriceEpoch(stack, stranger, taskTypeId);
-        const [event] = parseEventLogs({ abi: PricingCurve.abi, eventName: 'BaseFeeUpdated', logs: tx.logs });
-        assert.equal(event?.args.utilizationBps, u, 'utilisation as PricingCurve measures it');
-        assert.equal(event?.args.baseFee, fee);
-        assert.equal(await verification.baseFee(stack, taskTypeId), fee);
-        return fee;
-      };
-
-      // inflow 4.2e12 wei/s over 1 task/epoch at 1e15 wei/task: 126 % utilisation against an 80 % target.
-      const inflow = await inflowRate();
-      assert.equal(inflow, FLOW_RATE);
-      assert.equal(
-        await pricingRead<bigint>('utilizationBps', [inflow, 1n, PRICE]),
-        utilizationBps(inflow, 1n, PRICE, epochSeconds),
-      );
-      assert.equal(utilizationBps(inflow, 1n, PRICE, epochSeconds), 12_600n);
-
-      // The first advance starts the clock with one step from the creation price (whatever the time):
-      // up = ceil(1250 * 4600 / 8000) = ceil(718.75) = 719 bps, fee = 1e15 * 1.0719.
+      // The first advance only starts the clock: there is no measured epoch yet.
       await startNextEpoch(stack);
-      const first = await advanceAndCheck(1);
-      assert.equal(first, (PRICE * 10_719n) / BPS);
+      await verification.advancePriceEpoch(stack, stranger, taskTypeId);
+      const start = await feeState();
+      assert.equal(start.baseFee, PRICE);
+      assert.equal(await verification.baseFee(stack, taskTypeId), PRICE);
 
       // Within the same epoch: EpochNotOver, nothing changes.
       const epoch = (await latestTimestamp(stack)) / epochSeconds;
       await assertRefused(stack, stranger, 'EpochNotOver', [epoch], () => verification.advancePriceEpoch(stack, stranger, taskTypeId));
 
-      // One epoch later: exactly one more step, at the utilisation re-measured at the new fee:
+      /** Advances an epoch later and checks the step against the core, from the recorded readings. */
+      const advanceAndCheck = async (before: FeeState): Promise<FeeState> => {
+        await startNextEpoch(stack);
+        const [rate, { totalWeight }] = await Promise.all([distributedRate(), taskType()]);
+        const tx = await verification.advancePriceEpoch(stack, stranger, taskTypeId);
+        const after = await feeState();
+        const seconds = after.measuredAt - before.measuredAt;
+        // The stream and the weights were constant: the integrals are rate x seconds exactly.
+        assert.equal(after.paidIn - before.paidIn, rate * seconds, 'money paid in over the epoch');
+        assert.equal(after.weightSeconds - before.weightSeconds, totalWeight * seconds, 'weight-seconds');
+        const u = utilizationBps(rate * seconds, totalWeight * seconds, before.baseFee, epochSeconds);
+        const fee = baseFeeStep(before.baseFee, u, targetUtilizationBps, maxFeeStepBps, floor, ceiling);
+        const [event] = parseEventLogs({ abi: PricingCurve.abi, eventName: 'BaseFeeUpdated', logs: tx.logs });
+        assert.equal(event?.args.utilizationBps, u, 'utilisation as PricingCurve measures it');
+        assert.equal(event?.args.baseFee, fee);
+        assert.equal(after.baseFee, fee);
+        return after;
+      };
+
+      // About 4.2e12 wei/s (the GDA rounds the distributed rate down to a multiple of the units)
+      // over 1 task/epoch at 1e15 wei/task: 126 % utilisation against an 80 % target:
+      // up = ceil(1250 * ~4600 / 8000) = 719 bps, fee = 1e15 * 1.0719.
+      const rate = await distributedRate();
+      assert.ok(rate <= FLOW_RATE && FLOW_RATE - rate < 10n ** 4n, 'distributed: the stream less GDA rounding');
+      const first = await advanceAndCheck(start);
+      assert.equal(first.baseFee, (PRICE * 10_719n) / BPS);
+      assert.equal(first.epoch, epoch + 1n);
+
+      // Another epoch: one more step, re-measured at the new fee:
       // floor(4.2e12 * 300 * 10000 / 1.0719e15) = 11754 bps, up = ceil(586.5625) = 587 bps.
-      await startNextEpoch(stack);
-      const second = await advanceAndCheck(1);
-      assert.equal(second, mulDiv(first, 10_587n, BPS, true));
-      const state = await pricingRead<{ epoch: bigint }>('feeState', [taskTypeId]);
-      assert.equal(state.epoch, epoch + 1n);
+      const secondState = await advanceAndCheck(first);
+      const second = secondState.baseFee;
+      assert.equal(second, mulDiv(first.baseFee, 10_587n, BPS, true));
 
       // The sink's price follows the base fee with the same premium.
       const { smoothed, backlog } = await sinkState();

@@ -164,10 +164,25 @@ export async function depositToBuffer(
 
 // ---------------------------------------------------------------- keepers (anyone)
 
+/** One bounded piece of a rebalance (at most REBALANCE_BATCH sinks from the pool's cursor). */
 export async function rebalance(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
   return write(ctx, 'rebalancing', {
     account, address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'rebalance', args: [taskTypeId],
   });
+}
+
+/** Calls `rebalance` until a pass reaches the end of the sink list (its `Rebalanced` event);
+ * returns every piece's receipt. At most `maxCalls` calls, then throws. */
+export async function rebalanceFully(
+  ctx: BpeContext, account: Account, taskTypeId: Hex, maxCalls = 1000,
+): Promise<TransactionReceipt[]> {
+  const receipts: TransactionReceipt[] = [];
+  for (let i = 0; i < maxCalls; i++) {
+    const receipt = await rebalance(ctx, account, taskTypeId);
+    receipts.push(receipt);
+    if (parseEventLogs({ abi: BackpressurePool.abi, eventName: 'Rebalanced', logs: receipt.logs }).length > 0) return receipts;
+  }
+  throw new Error(`rebalance of ${taskTypeId} did not complete a pass in ${maxCalls} calls`);
 }
 
 export async function updateOverflow(ctx: BpeContext, account: Account, taskTypeId: Hex): Promise<TransactionReceipt> {
@@ -203,8 +218,23 @@ export async function receivedFromPool(ctx: BpeContext, pool: Address, member: A
   });
 }
 
+/** The task type's PoolAdmin: the account its pool's GDA rounding remainder accrues to until swept. */
+export async function poolAdmin(ctx: BpeContext, taskTypeId: Hex): Promise<Address> {
+  const info = await ctx.clients.publicClient.readContract({
+    address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'poolInfo', args: [taskTypeId],
+  });
+  return info.admin;
+}
+
 export async function poolUnits(ctx: BpeContext, pool: Address, member: Address): Promise<bigint> {
   return ctx.clients.publicClient.readContract({ address: pool, abi: superfluidPoolAbi, functionName: 'getUnits', args: [member] });
+}
+
+/** Moves a local chain's clock to `offset` seconds into the next epoch (receipts' grace). */
+export async function advanceToEpochOffset(ctx: BpeContext & { clients: AnvilClients }, offset: bigint): Promise<void> {
+  const now = (await ctx.clients.publicClient.getBlock()).timestamp;
+  const epoch = ctx.bpe.params.epochSeconds;
+  await advanceTime(ctx.clients, Number(epoch - (now % epoch) + offset));
 }
 
 /** Moves a local chain's clock forward and mines a block at the new time. */

@@ -46,6 +46,8 @@ export interface BpeParams {
   /** Oldest (seconds) an attestation may be when relayed, and how far ahead a signer's clock may run. */
   attestationMaxAge: bigint;
   attestationMaxSkew: bigint;
+  /** Seconds after an epoch ends during which its completion receipts may still be submitted. */
+  receiptGrace: bigint;
 }
 
 export const DEFAULT_PARAMS: BpeParams = {
@@ -67,9 +69,12 @@ export const DEFAULT_PARAMS: BpeParams = {
   feeCeilingBps: 100_000n,
   attestationMaxAge: 600n,
   attestationMaxSkew: 30n,
+  receiptGrace: 60n,
 };
 
 export interface BpeDeployOptions {
+  /** The Superfluid host every payment token must belong to (fixed for good at deployment). */
+  superfluidHost: Address;
   /** ERC-20 that sinks stake. */
   stakeToken: Address;
   /** Where slashed stake goes (the CompletionTracker is the only slasher). */
@@ -129,6 +134,7 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
       },
     ]),
     backpressurePool: await deployBytecode(clients, 'BackpressurePool', BackpressurePool.bytecode, BackpressurePool.abi, [
+      opts.superfluidHost,
       predicted.capacityRegistry,
       predicted.escrowBuffer,
       predicted.pipeline,
@@ -137,6 +143,7 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
       p.epochSeconds,
     ]),
     escrowBuffer: await deployBytecode(clients, 'EscrowBuffer', EscrowBuffer.bytecode, EscrowBuffer.abi, [
+      opts.superfluidHost,
       predicted.capacityRegistry,
       predicted.backpressurePool,
       p.drainWindow,
@@ -161,12 +168,14 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
     completionTracker: await deployBytecode(
       clients, 'CompletionTracker', CompletionTracker.bytecode, CompletionTracker.abi,
       [
+        opts.superfluidHost,
         predicted.capacityRegistry,
         predicted.backpressurePool,
         predicted.stakeManager,
         predicted.escrowBuffer,
         predicted.pricingCurve,
         p.epochSeconds,
+        p.receiptGrace,
       ],
     ),
   };

@@ -45,6 +45,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       amount: opts.superTokenAmount ?? 10n ** 24n,
     });
     const bpe = await deployBpe(clients, {
+      superfluidHost: framework.host,
       stakeToken: underlying,
       slashRecipient: deployer.address,
       params: opts.params,

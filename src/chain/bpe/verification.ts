@@ -1,7 +1,9 @@
 // Declare, verify, price: signed capacity attestations relayed through the OffchainAggregator,
-// dual-signed completion receipts for the CompletionTracker, backlog reports and the
-// PricingCurve's epochs. Signing happens locally (EIP-712); nothing here trusts the relayer.
+// completion receipts for the CompletionTracker (the source signs the task request when it hands
+// the task out, the sink signs the completion), backlog reports and the PricingCurve's epochs.
+// Signing happens locally (EIP-712); nothing here trusts the relayer.
 import {
+  hashStruct,
   parseEventLogs,
   parseSignature,
   signatureToCompactSignature,
@@ -92,24 +94,51 @@ export interface CompletionReceipt {
   deadline: bigint;
 }
 
-const receiptTypes = {
-  CompletionReceipt: [
+const requestTypes = {
+  TaskRequest: [
     { name: 'taskId', type: 'bytes32' },
     { name: 'taskTypeId', type: 'bytes32' },
     { name: 'sink', type: 'address' },
     { name: 'source', type: 'address' },
-    { name: 'completedAt', type: 'uint64' },
     { name: 'deadline', type: 'uint64' },
   ],
 } as const;
 
-/** One party's EIP-712 signature over a receipt (both sink and source sign the same message). */
-export async function signReceipt(ctx: BpeContext, signer: LocalAccount, receipt: CompletionReceipt): Promise<Hex> {
-  return signer.signTypedData({
+const completionTypes = {
+  Completion: [
+    { name: 'request', type: 'bytes32' },
+    { name: 'completedAt', type: 'uint64' },
+  ],
+} as const;
+
+/** A task as the source hands it out (everything of a receipt but the completion time). */
+export type TaskRequest = Omit<CompletionReceipt, 'completedAt'>;
+
+/** The source signs the task request when it hands the task out: the sink then holds proof of
+ * the request before it works, so the source cannot withhold it after the work is done. */
+export async function signRequest(ctx: BpeContext, source: LocalAccount, request: TaskRequest): Promise<Hex> {
+  const { taskId, taskTypeId, sink, deadline } = request;
+  return source.signTypedData({
     domain: await domainOf(ctx, 'BPE CompletionTracker', ctx.bpe.completionTracker),
-    types: receiptTypes,
-    primaryType: 'CompletionReceipt',
-    message: receipt,
+    types: requestTypes,
+    primaryType: 'TaskRequest',
+    message: { taskId, taskTypeId, sink, source: request.source, deadline },
+  });
+}
+
+/** The sink signs the completion of a requested task. */
+export async function signCompletion(ctx: BpeContext, sink: LocalAccount, receipt: CompletionReceipt): Promise<Hex> {
+  const { taskId, taskTypeId, source, deadline } = receipt;
+  const request = hashStruct({
+    types: requestTypes,
+    primaryType: 'TaskRequest',
+    data: { taskId, taskTypeId, sink: receipt.sink, source, deadline },
+  });
+  return sink.signTypedData({
+    domain: await domainOf(ctx, 'BPE CompletionTracker', ctx.bpe.completionTracker),
+    types: completionTypes,
+    primaryType: 'Completion',
+    message: { request, completedAt: receipt.completedAt },
   });
 }
 

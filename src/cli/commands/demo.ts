@@ -115,7 +115,7 @@ async function story(stack: LocalStack, log: (line: string) => void): Promise<Ma
 
   await bpe.setStream(stack, source, stack.token, pool, 0n);
   const totals = await snapshot(stack, pool, parties);
-  const remainder = await balanceOf(d.backpressurePool);
+  const remainder = await balanceOf(await bpe.poolAdmin(stack, taskTypeId));
   const paid = sourceStart - (await balanceOf(source.address));
   const level = await bpe.bufferLevel(stack, taskTypeId);
   const sinkTotal = totals.slice(0, 3).reduce((a, b) => a + b, 0n);
@@ -157,7 +157,9 @@ async function verificationStory(stack: LocalStack, market: Market, log: (line: 
   log('   so the pool sends it less; the next 10 minutes:');
   mark = await report(stack, pool, parties, mark, log);
 
-  // Three epochs of completion receipts: A and B prove their work, C proves none.
+  // Three epochs of completion receipts: A and B prove their work, C proves none. Windows are
+  // judged a receipt grace after their epoch ends, so the story runs just past that offset.
+  await bpe.advanceToEpochOffset(stack, stack.bpe.params.receiptGrace + 1n);
   for (const s of sinks) await verification.advanceSinkEpoch(stack, source, taskTypeId, s.account.address);
   const stakeOf = (who: Address) => stack.clients.publicClient.readContract({
     address: stack.bpe.stakeManager, abi: StakeManager.abi, functionName: 'getStake', args: [who],
@@ -175,7 +177,7 @@ async function verificationStory(stack: LocalStack, market: Market, log: (line: 
           sink: worker.account.address, source: source.address, completedAt: t, deadline: t + 3600n,
         };
         await verification.recordCompletion(stack, anvilAccount(9), receipt,
-          await verification.signReceipt(stack, worker.account, receipt), await verification.signReceipt(stack, source, receipt));
+          await verification.signCompletion(stack, worker.account, receipt), await verification.signRequest(stack, source, receipt));
       }
     }
     await bpe.advanceTime(stack.clients, epoch / 2);
