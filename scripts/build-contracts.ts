@@ -23,7 +23,8 @@ const CONTRACTS = [
 const target = join(root, 'src/chain/bpe/artifacts.generated.ts');
 
 vendorSuperfluidDeps();
-execFileSync(join(root, 'node_modules/.bin/forge'), ['build'], {
+// Through scripts/forge.mjs: forge exits 0 even when solc-js reports errors.
+execFileSync(process.execPath, [join(root, 'scripts/forge.mjs'), 'build'], {
   cwd: root,
   env: { ...process.env, FOUNDRY_PROFILE: 'tools' },
   stdio: ['ignore', 'ignore', 'inherit'],
