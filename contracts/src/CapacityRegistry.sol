@@ -9,16 +9,20 @@ import {IBackpressureHooks} from "./interfaces/IBackpressureHooks.sol";
 import {StakeManager} from "./StakeManager.sol";
 import {CapacityMath} from "./libraries/CapacityMath.sol";
 
-/// @title CapacityRegistry: task types, sink registrations and smoothed, stake-capped capacity.
+/// @title CapacityRegistry: task types, sink registrations and smoothed, stake-backed capacity.
 /// @notice Capacity is tasks per epoch. A sink declares it by commit-reveal or by a signed
 /// attestation relayed through the OffchainAggregator; each declaration moves the smoothed
 /// capacity one EWMA step toward the declaration capped by the registration's allowance, at most
 /// one step per `minUpdateInterval`. A sink also reports its backlog (tasks waiting); the pool
 /// routes by the queue-adjusted capacity C / (1 + gamma * backlog / C), so a queue makes a sink
 /// dearer and it gets less. One stake never backs more than its cap: each registration holds an
-/// allowance, the allowances of a sink sum to at most its cap, and smoothed capacity never
-/// exceeds the allowance. When a registration's weight leaves the 5 % deadband around what the
-/// pool last received, the BackpressurePool re-weights that one sink: O(1).
+/// allowance, the allowances of a sink, each times its task type's `stakeUnitsPerTask`, sum to at
+/// most its cap, and smoothed capacity never exceeds the allowance. The cap is linear in stake
+/// (StakeManager) and each task type fixes at creation how many stake units back one task/epoch
+/// of capacity, which is also what one task of shortfall costs at verification: the stake at
+/// risk covers what an over-declaring sink can capture in an epoch, and splitting a stake over
+/// identities gains nothing (the minimum stake per identity makes it strictly costly). When a registration's weight leaves the 5 % deadband
+/// around what the pool last received, the BackpressurePool re-weights that one sink: O(1).
 /// A task type's pool is an external call into a token someone chose. So every unit push is
 /// isolated: it runs with a fixed gas allowance that the caller must be able to give in full,
 /// and a push that fails is recorded (`UnitsPushFailed`; `pushed` keeps the old weight) for
@@ -36,6 +40,7 @@ contract CapacityRegistry is ICapacityRegistry {
         address pool,
         uint256 pricePerTask,
         uint256 bufferMax,
+        uint256 stakeUnitsPerTask,
         string name
     );
     event SinkRegistered(bytes32 indexed taskTypeId, address indexed sink, uint256 allowance);
@@ -48,6 +53,7 @@ contract CapacityRegistry is ICapacityRegistry {
     error EmptyName();
     error ZeroAddress();
     error ZeroPrice();
+    error ZeroStakePerTask();
     error PriceTooLarge(uint256 price);
     error TaskTypeExists(bytes32 taskTypeId);
     error UnknownTaskType(bytes32 taskTypeId);
@@ -111,7 +117,8 @@ contract CapacityRegistry is ICapacityRegistry {
     mapping(bytes32 => mapping(address => SinkState)) private _states;
     mapping(bytes32 => mapping(address => Commitment)) private _commitments;
     mapping(address => bytes32[]) private _registrations;
-    /// @dev Per sink: sum of its registrations' allowances; kept <= its capacity cap.
+    /// @dev Per sink: its registrations' allowances, each times its task type's stake units per
+    /// task, summed; kept <= its capacity cap (stake units).
     mapping(address => uint256) private _allocated;
 
     struct Params {
@@ -146,16 +153,23 @@ contract CapacityRegistry is ICapacityRegistry {
     // ---------------------------------------------------------------- task types
 
     /// @notice Creates a task type and its GDA pool. Permissionless for anyone holding at least
-    /// the minimum sink stake (a spam bar; the stake is not locked by this).
+    /// the minimum sink stake (a spam bar; the stake is not locked by this). `stakeUnitsPerTask`:
+    /// how many stake units back one task/epoch of capacity; one task of shortfall costs as much
+    /// at verification, so it should be worth a few times the price of a task.
     /// @dev The id is bound to the creator, so nobody can squat a name someone else is about to use.
-    function registerTaskType(string calldata name, ISuperToken token, uint256 price, uint256 maxBuffer)
-        external
-        returns (bytes32 taskTypeId)
-    {
+    function registerTaskType(
+        string calldata name,
+        ISuperToken token,
+        uint256 price,
+        uint256 maxBuffer,
+        uint256 stakeUnitsPerTask
+    ) external returns (bytes32 taskTypeId) {
         if (bytes(name).length == 0) revert EmptyName();
         if (address(token) == address(0)) revert ZeroAddress();
         if (price == 0) revert ZeroPrice();
         if (price > type(uint96).max) revert PriceTooLarge(price);
+        if (stakeUnitsPerTask == 0) revert ZeroStakePerTask();
+        if (stakeUnitsPerTask > type(uint32).max) revert ValueTooLarge(stakeUnitsPerTask);
         _requireMinimumStake(msg.sender);
         taskTypeId = taskTypeIdOf(msg.sender, name);
         if (_taskTypes[taskTypeId].creator != address(0)) revert TaskTypeExists(taskTypeId);
@@ -163,6 +177,7 @@ contract CapacityRegistry is ICapacityRegistry {
         _taskTypes[taskTypeId] = TaskType({
             creator: msg.sender,
             sinkCount: 0,
+            stakeUnitsPerTask: uint32(stakeUnitsPerTask),
             token: token,
             pricePerTask: uint96(price),
             bufferMax: maxBuffer,
@@ -172,7 +187,7 @@ contract CapacityRegistry is ICapacityRegistry {
             weightSeconds: 0
         });
         address pool = address(backpressurePool.createPool(taskTypeId, token));
-        emit TaskTypeRegistered(taskTypeId, msg.sender, token, pool, price, maxBuffer, name);
+        emit TaskTypeRegistered(taskTypeId, msg.sender, token, pool, price, maxBuffer, stakeUnitsPerTask, name);
     }
 
     function taskTypeIdOf(address creator, string calldata name) public pure returns (bytes32) {
@@ -181,8 +196,9 @@ contract CapacityRegistry is ICapacityRegistry {
 
     // ---------------------------------------------------------------- sinks
 
-    /// @notice Joins a task type with zero capacity and, as allowance, all of the stake's cap not
-    /// yet allotted to the sink's other task types. Capacity comes with the first declaration.
+    /// @notice Joins a task type with zero capacity and, as allowance, all the capacity the part of
+    /// the stake's cap not yet allotted to the sink's other task types backs here. Capacity comes
+    /// with the first declaration.
     function registerSink(bytes32 taskTypeId) external {
         TaskType storage t = _existing(taskTypeId);
         SinkState memory previous = _load(taskTypeId, msg.sender);
@@ -192,8 +208,9 @@ contract CapacityRegistry is ICapacityRegistry {
         if (regs.length >= maxTaskTypesPerSink) revert TooManyRegistrations(maxTaskTypesPerSink);
         uint256 cap = stakeManager.getCapacityCap(msg.sender);
         uint256 allocated = _allocated[msg.sender];
-        if (cap <= allocated) revert NoCapacityLeft(cap, allocated);
-        uint256 allowance = cap - allocated;
+        uint256 perTask = t.stakeUnitsPerTask;
+        uint256 allowance = cap > allocated ? (cap - allocated) / perTask : 0;
+        if (allowance == 0) revert NoCapacityLeft(cap, allocated);
         if (allowance > MAX_VALUE) allowance = MAX_VALUE;
 
         regs.push(taskTypeId);
@@ -207,7 +224,7 @@ contract CapacityRegistry is ICapacityRegistry {
             pushed: previous.pushed, // non-zero only if the push at deregistration failed
             nonce: previous.nonce // attestation nonces outlive registrations (see deregisterSink)
         });
-        _allocated[msg.sender] = allocated + allowance;
+        _allocated[msg.sender] = allocated + allowance * perTask;
         t.sinkCount += 1;
         stakeManager.lock(msg.sender);
         emit SinkRegistered(taskTypeId, msg.sender, allowance);
@@ -219,7 +236,8 @@ contract CapacityRegistry is ICapacityRegistry {
         TaskType storage t = _existing(taskTypeId);
         SinkState memory s = _registered(taskTypeId, msg.sender);
         if (allowance > MAX_VALUE) revert ValueTooLarge(allowance);
-        uint256 allocated = _allocated[msg.sender] - s.allowance + allowance;
+        uint256 allocated =
+            _allocated[msg.sender] + allowance * t.stakeUnitsPerTask - uint256(s.allowance) * t.stakeUnitsPerTask;
         uint256 cap = stakeManager.getCapacityCap(msg.sender);
         if (allocated > cap) revert AllowanceExceedsCap(allocated, cap);
         _allocated[msg.sender] = allocated;
@@ -240,7 +258,7 @@ contract CapacityRegistry is ICapacityRegistry {
             t.totalWeight - CapacityMath.queueWeight(s.smoothed, s.backlog, queuePremiumBps)
         );
         t.sinkCount -= 1;
-        _allocated[msg.sender] -= s.allowance;
+        _allocated[msg.sender] -= uint256(s.allowance) * t.stakeUnitsPerTask;
         _removeFromList(taskTypeId, s.index - 1);
         _removeRegistration(msg.sender, taskTypeId);
         // Everything goes but the attestation nonce (an attestation signed before leaving, still
@@ -358,12 +376,13 @@ contract CapacityRegistry is ICapacityRegistry {
         for (uint256 i; i < regs.length; ++i) {
             bytes32 taskTypeId = regs[i];
             SinkState memory s = _load(taskTypeId, sink);
+            TaskType storage t = _taskTypes[taskTypeId];
             uint256 allowance = uint256(s.allowance) * cap / allocated;
             uint256 smoothed = uint256(s.smoothed) * cap / allocated;
             s.allowance = uint40(allowance);
-            newAllocated += allowance;
+            newAllocated += allowance * t.stakeUnitsPerTask;
             emit CapacityCapped(taskTypeId, sink, allowance, smoothed);
-            _apply(taskTypeId, _taskTypes[taskTypeId], sink, s, smoothed, s.backlog, true);
+            _apply(taskTypeId, t, sink, s, smoothed, s.backlog, true);
         }
         _allocated[sink] = newAllocated;
     }
@@ -508,6 +527,11 @@ contract CapacityRegistry is ICapacityRegistry {
         if (push) _push(taskTypeId, sink, s, weight);
     }
 
+    function _requirePushGas() internal view {
+        uint256 required = UNIT_PUSH_GAS + UNIT_PUSH_GAS / 63 + 10_000;
+        if (gasleft() < required) revert InsufficientGas(gasleft(), required);
+    }
+
     /// @dev Writes both totals, first adding the old weight's time to the weight integral (the
     /// PricingCurve averages capacity over an epoch with it, so a backlog flipped around its call
     /// moves nothing).
@@ -524,8 +548,7 @@ contract CapacityRegistry is ICapacityRegistry {
     /// Requiring the full allowance up front means a push can fail only through the pool's own
     /// code, never because the caller chose a gas limit just short of it.
     function _push(bytes32 taskTypeId, address sink, SinkState memory s, uint256 weight) internal {
-        uint256 required = UNIT_PUSH_GAS + UNIT_PUSH_GAS / 63 + 10_000;
-        if (gasleft() < required) revert InsufficientGas(gasleft(), required);
+        _requirePushGas();
         uint40 previous = s.pushed;
         s.pushed = uint40(weight);
         _store(taskTypeId, sink, s);

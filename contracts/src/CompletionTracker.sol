@@ -32,12 +32,15 @@ import {PricingCurve} from "./PricingCurve.sol";
 /// after it ended, so receipts for tasks finished in its last seconds still count. Expected
 /// completions over the window = min(declared capacity * epochs, tasks actually paid for =
 /// amount received / base fee), so low demand never punishes an honest sink. The declared
-/// capacity is the larger of the one at the window's opening and the current one. Completions
-/// below 50 % of expected count one strike per epoch in the window; 3 consecutive strikes slash
-/// 10 % of the stake through the StakeManager, whose registry hook drops the cap, the capacity
-/// and the pool units in the same transaction. Leaving does not wipe strikes: a sink judged after
-/// it deregistered pays strikes/3 of the slash. The slashed stake goes to the recipient fixed in
-/// the StakeManager at deployment.
+/// capacity is the larger of the one at the window's opening and the current one. The default
+/// rule charges the shortfall itself: every task short of 94 % of expected costs the stake that
+/// backs one task/epoch of capacity in the task type (`stakeUnitsPerTask` stake units), so lying
+/// costs more than it earns, in every window. The seeds' rule stays selectable at deployment:
+/// completions below 50 % of expected count one strike per epoch; 3 consecutive strikes slash 10 %
+/// of the stake (it lets a sink over-declare by up to 100 % unpunished); leaving does not wipe
+/// strikes: a sink judged after it deregistered pays strikes/3 of the slash. Either way the slash
+/// goes through the StakeManager, whose registry hook drops the cap, the capacity and the pool
+/// units in the same transaction, and the stake to the recipient fixed at deployment.
 contract CompletionTracker is EIP712, SuperfluidBound {
     using SuperTokenV1Library for ISuperToken;
     using SafeCast for uint256;
@@ -72,6 +75,15 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     uint256 public constant FAIL_BELOW_BPS = 5_000; // completions < 50 % of expected fail an epoch
     uint256 public constant STRIKES_TO_SLASH = 3;
     uint256 public constant SLASH_BPS = 1_000; // 10 % of the stake
+    /// @notice Shortfall within 6 % of expected is noise, not charged (shortfall rule): with 5 %
+    /// capacity noise an honest sink then loses under 1 % of its revenue (simulator, E8).
+    uint256 public constant SHORTFALL_TOLERANCE_BPS = 600;
+
+    /// @notice How a window is judged, fixed at deployment.
+    enum Rule {
+        Shortfall, // default: each task short of expected costs the stake backing one task/epoch
+        Strikes // the seeds' rule: 3 consecutive epochs below 50 % of expected slash 10 %
+    }
     bytes32 public constant SLASH_REASON = "UNDERPERFORMANCE";
 
     struct Receipt {
@@ -91,6 +103,16 @@ contract CompletionTracker is EIP712, SuperfluidBound {
         uint8 strikes; // consecutive failed epochs
         uint40 capacityAtOpen; // declared capacity when the window opened
         uint96 receivedAtStart; // what the sink had received from the pool when the window opened
+        uint96 returnedAtStart; // what it had handed back to the buffer then (second slot)
+    }
+
+    struct Verdict {
+        uint256 expected;
+        uint256 strikes;
+        uint256 slashed;
+        uint256 capacityNow;
+        uint256 received;
+        uint256 returned;
     }
 
     /// @dev What one source has paid for a task type and not yet spent on counted receipts.
@@ -108,6 +130,7 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     uint256 public immutable epochSeconds;
     /// @notice Seconds after an epoch ends during which its receipts may still arrive.
     uint256 public immutable receiptGrace;
+    Rule public immutable rule;
 
     mapping(bytes32 => mapping(address => Window)) private _windows;
     mapping(bytes32 => mapping(bytes32 => bool)) private _counted;
@@ -121,7 +144,8 @@ contract CompletionTracker is EIP712, SuperfluidBound {
         EscrowBuffer buffer_,
         PricingCurve pricing_,
         uint256 epochSeconds_,
-        uint256 receiptGrace_
+        uint256 receiptGrace_,
+        Rule rule_
     ) EIP712("BPE CompletionTracker", "1") SuperfluidBound(host_) {
         if (epochSeconds_ == 0 || receiptGrace_ >= epochSeconds_) revert InvalidParameters();
         registry = registry_;
@@ -131,6 +155,7 @@ contract CompletionTracker is EIP712, SuperfluidBound {
         pricing = pricing_;
         epochSeconds = epochSeconds_;
         receiptGrace = receiptGrace_;
+        rule = rule_;
     }
 
     /// @notice Counts one completed task (anyone may submit it): the source's signature over the
@@ -184,50 +209,99 @@ contract CompletionTracker is EIP712, SuperfluidBound {
             return;
         }
         if (epoch <= w.epoch) revert EpochNotOver(epoch);
-        uint256 epochs = epoch - w.epoch;
-
-        uint256 received = _received(taskTypeId, sink);
-        uint256 capacityNow = registry.getSmoothedCapacity(taskTypeId, sink);
-        uint256 expected = _expected(taskTypeId, w, epochs, received, capacityNow);
-        bool failed = w.completions * BPS < FAIL_BELOW_BPS * expected;
-        // A passing window clears the strikes; a sink that has left cannot redeem them any more.
-        bool left = !registry.isRegistered(taskTypeId, sink);
-        uint256 strikes = failed ? w.strikes + epochs : left ? w.strikes : 0;
-
-        uint256 slashed;
-        if (strikes >= STRIKES_TO_SLASH || (left && strikes != 0)) {
-            // 10 % of all the sink's stake, unbonding included: leaving does not shrink the penalty.
-            // A sink judged after leaving pays for the strikes it left with, pro rata.
-            StakeManager.Account memory account = stakeManager.accountOf(sink);
-            uint256 share = strikes < STRIKES_TO_SLASH ? strikes : STRIKES_TO_SLASH;
-            slashed = (account.staked + account.unbonding) * SLASH_BPS * share / (BPS * STRIKES_TO_SLASH);
-            strikes = 0;
-        }
+        Verdict memory v = _judge(taskTypeId, sink, w, epoch - w.epoch);
         _windows[taskTypeId][sink] = Window({
             opened: true,
             epoch: uint32(epoch),
             completions: 0,
-            strikes: uint8(strikes),
-            capacityAtOpen: uint40(capacityNow),
-            receivedAtStart: uint96(received)
+            strikes: uint8(v.strikes),
+            capacityAtOpen: uint40(v.capacityNow),
+            receivedAtStart: uint96(v.received),
+            returnedAtStart: uint96(v.returned)
         });
-        emit EpochEvaluated(taskTypeId, sink, w.epoch, epochs, expected, w.completions, strikes, slashed);
-        if (slashed != 0) stakeManager.slash(sink, slashed, SLASH_REASON);
+        emit EpochEvaluated(taskTypeId, sink, w.epoch, epoch - w.epoch, v.expected, w.completions, v.strikes, v.slashed);
+        if (v.slashed == 0) return;
+        stakeManager.slash(sink, v.slashed, SLASH_REASON);
+        // The slash cut the capacity: the next window opens with what is left, not what was judged.
+        // (The window was written before the call, so a re-entrant advanceEpoch finds it closed.)
+        _windows[taskTypeId][sink].capacityAtOpen = uint40(registry.getSmoothedCapacity(taskTypeId, sink));
+    }
+
+    /// @dev The judgement of one window, and the readings the next window opens with.
+    function _judge(bytes32 taskTypeId, address sink, Window memory w, uint256 epochs)
+        internal
+        view
+        returns (Verdict memory v)
+    {
+        (v.received, v.returned) = _received(taskTypeId, sink);
+        v.capacityNow = registry.getSmoothedCapacity(taskTypeId, sink);
+        v.expected = _expected(taskTypeId, w, epochs, v.received, v.returned, v.capacityNow);
+        // Stake is slashable while unbonding: leaving does not shrink a penalty.
+        StakeManager.Account memory account = stakeManager.accountOf(sink);
+        uint256 stakeAtRisk = account.staked + account.unbonding;
+        if (rule == Rule.Shortfall) {
+            v.slashed = _shortfallPenalty(taskTypeId, v.expected, w.completions, stakeAtRisk);
+        } else {
+            (v.strikes, v.slashed) = _strikes(taskTypeId, sink, w, epochs, v.expected, stakeAtRisk);
+        }
+    }
+
+    /// @dev The default rule: every task short of expected (beyond a 6 % tolerance for noise) costs
+    /// the stake that backs one task/epoch of capacity in this task type. An over-declaring sink is
+    /// paid for work it cannot do and pays more for each such task than it was paid.
+    function _shortfallPenalty(bytes32 taskTypeId, uint256 expected, uint256 completions, uint256 stakeAtRisk)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 owed = expected * (BPS - SHORTFALL_TOLERANCE_BPS) / BPS;
+        if (owed <= completions) return 0;
+        uint256 perTask = uint256(registry.taskType(taskTypeId).stakeUnitsPerTask) * stakeManager.stakeUnit();
+        uint256 penalty = (owed - completions) * perTask;
+        return penalty < stakeAtRisk ? penalty : stakeAtRisk;
+    }
+
+    /// @dev The seeds' rule: completions below 50 % of expected count one strike per epoch; 3
+    /// consecutive strikes slash 10 % of the stake. A passing window clears the strikes; a sink
+    /// that has left cannot redeem them any more and pays for the strikes it left with, pro rata.
+    function _strikes(
+        bytes32 taskTypeId,
+        address sink,
+        Window memory w,
+        uint256 epochs,
+        uint256 expected,
+        uint256 stakeAtRisk
+    ) internal view returns (uint256 strikes, uint256 slashed) {
+        bool failed = w.completions * BPS < FAIL_BELOW_BPS * expected;
+        bool left = !registry.isRegistered(taskTypeId, sink);
+        strikes = failed ? w.strikes + epochs : left ? w.strikes : 0;
+        if (strikes >= STRIKES_TO_SLASH || (left && strikes != 0)) {
+            uint256 share = strikes < STRIKES_TO_SLASH ? strikes : STRIKES_TO_SLASH;
+            slashed = stakeAtRisk * SLASH_BPS * share / (BPS * STRIKES_TO_SLASH);
+            strikes = 0;
+        }
     }
 
     /// @dev min(declared capacity * epochs, tasks paid for in the window). The declared capacity is
     /// the larger of the window's opening snapshot and now; payments are measured from the 96-bit
     /// snapshot, which wraps: the difference over one window is what counts, and it fits.
-    function _expected(bytes32 taskTypeId, Window memory w, uint256 epochs, uint256 received, uint256 capacityNow)
-        internal
-        view
-        returns (uint256)
-    {
+    /// Pay the sink handed back in the window (`EscrowBuffer.returnPayment`) is not pay for work.
+    function _expected(
+        bytes32 taskTypeId,
+        Window memory w,
+        uint256 epochs,
+        uint256 received,
+        uint256 returned,
+        uint256 capacityNow
+    ) internal view returns (uint256) {
         uint256 receivedInWindow;
+        uint256 returnedInWindow;
         unchecked {
             receivedInWindow = uint96(uint96(received) - w.receivedAtStart);
+            returnedInWindow = uint96(uint96(returned) - w.returnedAtStart);
         }
-        uint256 paidTasks = receivedInWindow / pricing.baseFee(taskTypeId);
+        uint256 kept = receivedInWindow > returnedInWindow ? receivedInWindow - returnedInWindow : 0;
+        uint256 paidTasks = kept / pricing.baseFee(taskTypeId);
         uint256 declared = (capacityNow > w.capacityAtOpen ? capacityNow : w.capacityAtOpen) * epochs;
         return paidTasks < declared ? paidTasks : declared;
     }
@@ -299,10 +373,13 @@ contract CompletionTracker is EIP712, SuperfluidBound {
         w.opened = true;
         w.epoch = uint32(currentEpoch());
         w.capacityAtOpen = uint40(registry.getSmoothedCapacity(taskTypeId, sink));
-        w.receivedAtStart = uint96(_received(taskTypeId, sink));
+        (uint256 received, uint256 returned) = _received(taskTypeId, sink);
+        (w.receivedAtStart, w.returnedAtStart) = (uint96(received), uint96(returned));
     }
 
-    function _received(bytes32 taskTypeId, address sink) internal view returns (uint256) {
-        return ISuperfluidPool(backpressurePool.getPool(taskTypeId)).getTotalAmountReceivedByMember(sink);
+    /// @dev Everything the sink has received from the pool, and everything it has handed back.
+    function _received(bytes32 taskTypeId, address sink) internal view returns (uint256 received, uint256 returned) {
+        received = ISuperfluidPool(backpressurePool.getPool(taskTypeId)).getTotalAmountReceivedByMember(sink);
+        returned = buffer.returnedBy(taskTypeId, sink);
     }
 }

@@ -29,6 +29,7 @@ contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
     using SafeERC20 for IERC20;
 
     event RemainderCredited(bytes32 indexed taskTypeId, uint256 amount);
+    event PaymentReturned(bytes32 indexed taskTypeId, address indexed sink, uint256 amount);
 
     error ZeroAmount();
     error UnknownTaskType(bytes32 taskTypeId);
@@ -43,6 +44,7 @@ contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
         uint256 credited; // GDA rounding remainders swept in
         uint256 drained; // paid back out to the sinks
         uint64 lastDrainAt;
+        uint256 returned; // handed back by sinks (already counted as demand when it streamed in)
     }
 
     ICapacityRegistry public immutable registry;
@@ -53,6 +55,7 @@ contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
 
     mapping(bytes32 => Ledger) private _ledgers;
     mapping(bytes32 => mapping(address => uint256)) private _deposits;
+    mapping(bytes32 => mapping(address => uint256)) private _returned;
 
     constructor(
         ISuperfluid host_,
@@ -76,6 +79,21 @@ contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
         _deposits[taskTypeId][msg.sender] += amount;
         emit Deposited(taskTypeId, msg.sender, amount);
         if (level + amount == t.bufferMax) emit BufferFull(taskTypeId, level + amount);
+        IERC20(address(t.token)).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice A sink hands back pay it cannot earn: paid with no task requested of it, or beyond
+    /// what it can serve. The money joins the task type's buffer (drained to sinks with room
+    /// later) and the CompletionTracker stops expecting work for it. So a source that streams but
+    /// asks for nothing cannot get an honest sink charged for a shortfall, and an over-declaring
+    /// sink can only give back what it could not earn. Never refused for a full buffer: giving
+    /// money back must always be possible.
+    function returnPayment(bytes32 taskTypeId, uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        ICapacityRegistry.TaskType memory t = _taskType(taskTypeId);
+        _ledgers[taskTypeId].returned += amount;
+        _returned[taskTypeId][msg.sender] += amount;
+        emit PaymentReturned(taskTypeId, msg.sender, amount);
         IERC20(address(t.token)).safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -132,7 +150,7 @@ contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
         Ledger storage ledger = _ledgers[taskTypeId];
         ISuperfluidPool pool = ISuperfluidPool(backpressurePool.getPool(taskTypeId));
         uint256 overflow = address(pool) == address(0) ? 0 : pool.getTotalAmountReceivedByMember(address(this));
-        return ledger.deposited + ledger.credited + overflow - ledger.drained;
+        return ledger.deposited + ledger.credited + ledger.returned + overflow - ledger.drained;
     }
 
     /// @inheritdoc IEscrowBuffer
@@ -157,6 +175,11 @@ contract EscrowBuffer is IEscrowBuffer, SuperfluidBound {
 
     function ledgerOf(bytes32 taskTypeId) external view returns (Ledger memory) {
         return _ledgers[taskTypeId];
+    }
+
+    /// @notice What `sink` has handed back for a task type (`returnPayment`).
+    function returnedBy(bytes32 taskTypeId, address sink) external view returns (uint256) {
+        return _returned[taskTypeId][sink];
     }
 
     /// @notice What `source` has deposited directly for a task type.

@@ -72,7 +72,7 @@ contract AttacksTest is BPETest {
         stakeToken.approve(address(stakeManager), 400e18);
         stakeManager.stake(400e18);
         vm.stopPrank();
-        assertEq(stakeManager.getCapacityCap(second), 20);
+        assertEq(stakeManager.getCapacityCap(second), 400, "the same 400 units, now behind one identity only");
         assertEq(stakeManager.getCapacityCap(mallory), 0);
         assertEq(
             stakeToken.balanceOf(address(stakeManager)), 400e18 + 400e18 + MIN_SINK_STAKE, "victim + second + creator"
@@ -84,7 +84,7 @@ contract AttacksTest is BPETest {
     /// moved (never raised past the cap), and every declaration is capped by its allowance.
     function test_oneStakeCannotBackTwoTaskTypesBeyondItsCap() public {
         bytes32 id2 = _taskType("other", 0);
-        _stake(mallory, 400e18); // cap 20
+        _stake(mallory, 400e18); // cap 400 stake units: 20 tasks/epoch at 20 units per task
         _register(mallory, id);
         _connect(mallory, id);
         assertEq(registry.sinkState(id, mallory).allowance, 20, "the whole cap");
@@ -92,11 +92,11 @@ contract AttacksTest is BPETest {
 
         // 1. a second registration while the whole cap backs the first
         vm.prank(mallory);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 20, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 400, 400));
         registry.registerSink(id2);
-        // 2. an allowance above the cap
+        // 2. an allowance above the cap (21 tasks need 420 units)
         vm.prank(mallory);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 420, 400));
         registry.setAllowance(id, 21);
 
         // 3. moving cap: lowering one allowance drops that capacity at once, and only the freed
@@ -108,7 +108,7 @@ contract AttacksTest is BPETest {
         _register(mallory, id2);
         _connect(mallory, id2);
         assertEq(registry.sinkState(id2, mallory).allowance, 8, "only what was freed");
-        assertEq(registry.allocatedCapacity(mallory), 20);
+        assertEq(registry.allocatedCapacity(mallory), 400);
 
         // 4. over-declaring in the second type gets the allowance, not the declaration
         bytes32 nonce = _commit(mallory, id2, 20);
@@ -120,36 +120,62 @@ contract AttacksTest is BPETest {
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _declareUntilSettled(mallory, id2, 8);
         vm.prank(mallory);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 420, 400));
         registry.setAllowance(id2, 9);
         vm.prank(mallory);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 420, 400));
         registry.setAllowance(id, 13);
 
         assertEq(
-            registry.getSmoothedCapacity(id, mallory) + registry.getSmoothedCapacity(id2, mallory),
+            (registry.getSmoothedCapacity(id, mallory) + registry.getSmoothedCapacity(id2, mallory))
+                * STAKE_UNITS_PER_TASK,
             stakeManager.getCapacityCap(mallory),
             "both types together: exactly the cap, never more"
         );
-        assertEq(registry.allocatedCapacity(mallory), 20);
+        assertEq(registry.allocatedCapacity(mallory), 400);
     }
 
-    /// @notice Splitting a stake over identities: sqrt caps give at most sqrt(n) more, and
-    /// identities below the minimum stake get nothing at all.
-    function test_sybilSplitGainsBoundedAndMinimumStakeBites() public {
+    /// @notice Splitting a stake over identities: the cap is linear, so n identities together back
+    /// at most what the whole stake backs (gain <= 1), an uneven split loses the fractions, and
+    /// every identity must hold the minimum stake (n identities cost n minimum stakes; below it
+    /// they get nothing at all).
+    function test_sybilSplitGainsNothingAndMinimumStakeBites() public {
+        // the victim: 400 tokens behind one identity, registered for the whole cap
+        uint256 whole = registry.sinkState(id, victim).allowance;
+        assertEq(whole, 20, "400 units / 20 per task");
+        assertEq(stakeManager.getCapacityCap(victim), 400);
+
+        // four ways: 100 each, exactly the minimum stake
         address[4] memory ids_;
+        uint256 splitUnits;
+        uint256 splitTasks;
         for (uint256 i; i < 4; ++i) {
             ids_[i] = makeAddr(string.concat("sybil", vm.toString(i)));
-            _stake(ids_[i], 100e18); // 400 split four ways
+            _stake(ids_[i], 100e18);
+            _register(ids_[i], id);
+            splitUnits += stakeManager.getCapacityCap(ids_[i]);
+            splitTasks += registry.sinkState(id, ids_[i]).allowance;
         }
-        uint256 split;
-        for (uint256 i; i < 4; ++i) {
-            split += stakeManager.getCapacityCap(ids_[i]);
+        assertEq(splitUnits, 400, "4 x 100 units: the same as the whole");
+        assertEq(splitTasks, whole, "4 x 5 tasks: no gain");
+        assertLe(splitTasks, whole, "gain <= 1");
+        assertEq(
+            stakeToken.balanceOf(address(stakeManager)), 400e18 + 4 * 100e18 + MIN_SINK_STAKE, "4 minimum stakes paid"
+        );
+
+        // three ways: 133.33 each; each floors away a fraction of a unit, the fractions of a task
+        address[3] memory thirds;
+        uint256 thirdTasks;
+        for (uint256 i; i < 3; ++i) {
+            thirds[i] = makeAddr(string.concat("third", vm.toString(i)));
+            _stake(thirds[i], uint256(400e18) / 3);
+            _register(thirds[i], id);
+            thirdTasks += registry.sinkState(id, thirds[i]).allowance;
         }
-        assertEq(split, 40, "4 x sqrt(100)");
-        assertEq(stakeManager.getCapacityCap(victim), 20, "sqrt(400) whole");
-        assertLe(split, 2 * 20, "at most sqrt(4) times the whole");
-        // eight ways: 50 each, below the minimum
+        assertEq(thirdTasks, 18, "3 x floor(133 / 20) = 18 < 20: splitting loses");
+        assertLt(thirdTasks, whole);
+
+        // eight ways: 50 each, below the minimum: worthless
         address tiny = makeAddr("tiny");
         _stake(tiny, 50e18);
         assertEq(stakeManager.getCapacityCap(tiny), 0);
@@ -355,8 +381,8 @@ contract AttacksTest is BPETest {
         uint256 rateBefore = _memberRate(id, victim);
         assertEq(_units(id, address(buffer)), 0, "15 of 20 absorbable: no overflow");
         vm.prank(slasher);
-        stakeManager.slash(victim, 300e18, "missed");
-        assertEq(stakeManager.getCapacityCap(victim), 10);
+        stakeManager.slash(victim, 200e18, "missed"); // half the stake: half the cap
+        assertEq(stakeManager.getCapacityCap(victim), 200, "200 units: 10 tasks");
         assertEq(registry.getSmoothedCapacity(id, victim), 10);
         assertEq(registry.totalCapacity(id), 10);
         assertEq(_units(id, victim), 10 * UNIT_SCALE);
@@ -426,7 +452,7 @@ contract AttacksTest is BPETest {
         bytes32 victimStage = id;
         _stake(mallory, MIN_SINK_STAKE);
         vm.prank(mallory);
-        bytes32 own = registry.registerTaskType("mallory's", token, PRICE, 0);
+        bytes32 own = registry.registerTaskType("mallory's", token, PRICE, 0, STAKE_UNITS_PER_TASK);
         bytes32[] memory stages = new bytes32[](2);
         stages[0] = victimStage; // her stage downstream of the victim's, to throttle it
         stages[1] = own;

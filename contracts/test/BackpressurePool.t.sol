@@ -101,7 +101,7 @@ contract BackpressurePoolTest is BPETest {
         ForeignTokenMock foreign = new ForeignTokenMock(fakeHost);
         vm.expectRevert(abi.encodeWithSelector(SuperfluidBound.ForeignToken.selector, address(foreign), fakeHost));
         vm.prank(creator);
-        registry.registerTaskType("foreign", ISuperToken(address(foreign)), PRICE, 0);
+        registry.registerTaskType("foreign", ISuperToken(address(foreign)), PRICE, 0, STAKE_UNITS_PER_TASK);
         bytes32 foreignId = registry.taskTypeIdOf(creator, "foreign");
         assertEq(bpPool.getPool(foreignId), address(0), "no pool created");
         assertEq(registry.taskType(foreignId).creator, address(0), "no task type either");
@@ -165,7 +165,7 @@ contract BackpressurePoolTest is BPETest {
     }
 
     function test_units_updateEmitsAndDeadbandSkipsSmallChanges() public {
-        address big = _sink("big", id, 20_000e18); // cap 141
+        address big = _sink("big", id, 20_000e18); // cap 20,000 units: 1,000 tasks
         // 0 -> 30 -> 51 -> 66 -> 77 -> 84 -> 89 -> 93 -> 96 -> 98 -> 99 -> 100: the units follow
         // each step more than 5 % away from them (89 -> 93 is 4.5 %: skipped; 96: 7.9 %: applied)
         // and skip the last three (98, 99, 100 are within 5 % of 96).
@@ -198,11 +198,12 @@ contract BackpressurePoolTest is BPETest {
     }
 
     function test_units_forcedUpdatesBypassTheDeadband() public {
-        address big = _sink("big", id, 10_000e18); // cap 100
+        address big = _sink("big", id, 10_000e18); // cap 10,000 units: allowance 500 tasks
         _declareUntilSettled(big, id, 100);
-        // a slash to cap 99 is a 1% change, still applied at once
+        // a slash of 1 % of the stake scales the capacity by 1 %: 100 -> 99, still applied at once
         vm.prank(slasher);
-        stakeManager.slash(big, 10_000e18 - 9_801e18, "x");
+        stakeManager.slash(big, 100e18, "x");
+        assertEq(registry.sinkState(id, big).allowance, 495, "500 * 9,900 / 10,000");
         assertEq(registry.getSmoothedCapacity(id, big), 99);
         assertEq(_units(id, big), 99 * UNIT_SCALE, "forced");
     }

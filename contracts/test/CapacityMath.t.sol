@@ -15,25 +15,25 @@ contract CapacityMathTest is Test {
     // ---------------------------------------------------------------- capacityCap
 
     function test_capacityCap_examples() public pure {
-        assertEq(CapacityMath.capacityCap(100e18, MIN, UNIT), 10, "100 tokens -> 10");
-        assertEq(CapacityMath.capacityCap(400e18, MIN, UNIT), 20, "400 tokens -> 20");
-        assertEq(CapacityMath.capacityCap(1600e18, MIN, UNIT), 40);
-        assertEq(CapacityMath.capacityCap(399e18, MIN, UNIT), 19, "floor of sqrt");
+        assertEq(CapacityMath.capacityCap(100e18, MIN, UNIT), 100, "100 tokens -> 100 stake units");
+        assertEq(CapacityMath.capacityCap(400e18, MIN, UNIT), 400, "400 tokens -> 400");
+        assertEq(CapacityMath.capacityCap(1600e18, MIN, UNIT), 1600, "linear: 4x the stake, 4x the cap");
+        assertEq(CapacityMath.capacityCap(399e18, MIN, UNIT), 399);
         assertEq(CapacityMath.capacityCap(100e18 - 1, MIN, UNIT), 0, "below the minimum");
         assertEq(CapacityMath.capacityCap(0, MIN, UNIT), 0);
-        assertEq(CapacityMath.capacityCap(120e18 + 5e17, MIN, UNIT), 10, "fractional units floor away");
+        assertEq(CapacityMath.capacityCap(120e18 + 5e17, MIN, UNIT), 120, "fractional units floor away");
     }
 
     /// forge-config: default.fuzz.runs = 1000
-    function testFuzz_capacityCap_isFloorSqrtAboveMinZeroBelow(uint256 stakeAmount) public pure {
+    function testFuzz_capacityCap_isLinearAboveMinZeroBelow(uint256 stakeAmount) public pure {
         stakeAmount = bound(stakeAmount, 0, 1e40);
         uint256 cap = CapacityMath.capacityCap(stakeAmount, MIN, UNIT);
         if (stakeAmount < MIN) {
             assertEq(cap, 0);
         } else {
-            uint256 units = stakeAmount / UNIT;
-            assertLe(cap * cap, units, "cap^2 <= stake/unit");
-            assertGt((cap + 1) * (cap + 1), units, "(cap+1)^2 > stake/unit");
+            assertEq(cap, stakeAmount / UNIT, "cap = floor(stake / unit)");
+            assertLe(cap * UNIT, stakeAmount, "never more units than stake");
+            assertGt((cap + 1) * UNIT, stakeAmount, "every whole unit counts");
         }
     }
 
@@ -44,16 +44,28 @@ contract CapacityMathTest is Test {
         assertLe(CapacityMath.capacityCap(a, MIN, UNIT), CapacityMath.capacityCap(b, MIN, UNIT));
     }
 
-    /// @notice Splitting a stake over n identities gains at most sqrt(n) times the capacity.
-    function testFuzz_capacityCap_splittingGainsAtMostSqrtN(uint256 total, uint8 n) public pure {
+    /// @notice Splitting a stake over n identities never gains capacity (gain <= 1: the parts'
+    /// caps sum to at most the whole's), and each identity must hold the minimum stake.
+    /// forge-config: default.fuzz.runs = 1000
+    function testFuzz_capacityCap_splittingNeverGains(uint256 total, uint8 n) public pure {
         total = bound(total, MIN, 1e30);
         n = uint8(bound(n, 1, 50));
         uint256 whole = CapacityMath.capacityCap(total, MIN, UNIT);
         uint256 part = CapacityMath.capacityCap(total / n, MIN, UNIT);
         uint256 split = part * n;
-        // split^2 = n^2 * part^2 <= n^2 * total/(n*UNIT) = n * total/UNIT < n * (whole+1)^2
-        assertLe(split * split, uint256(n) * (whole + 1) * (whole + 1), "sqrt(n) bound");
+        assertLe(split, whole, "n parts never back more than the whole");
         if (total / n < MIN) assertEq(part, 0, "identities below the minimum are worthless");
+        // the split pays n minimum stakes to be worth anything at all
+        if (part != 0) assertGe(total, uint256(n) * MIN, "n identities cost n minimum stakes");
+    }
+
+    /// @notice Any uneven split too: the parts' caps sum to at most the whole's (superadditivity of
+    /// floor), with equality only when no part wastes a fraction of a unit.
+    function testFuzz_capacityCap_unevenSplitNeverGains(uint256 a, uint256 b) public pure {
+        a = bound(a, 0, 1e30);
+        b = bound(b, 0, 1e30);
+        uint256 parts = CapacityMath.capacityCap(a, MIN, UNIT) + CapacityMath.capacityCap(b, MIN, UNIT);
+        assertLe(parts, CapacityMath.capacityCap(a + b, MIN, UNIT), "two identities never beat one");
     }
 
     // ---------------------------------------------------------------- ewma

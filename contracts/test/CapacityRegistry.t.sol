@@ -23,19 +23,20 @@ contract CapacityRegistryTest is BPETest {
         id = _taskType("llm", 1_000e18);
     }
 
-    /// @dev Sum over the sink's task types of their allowances: what its stake must back.
+    /// @dev Sum over the sink's task types of their allowances, each times its task type's stake
+    /// units per task: what its stake must back (stake units).
     function _allotted(address sink) internal view returns (uint256 sum) {
         bytes32[] memory regs = registry.registrationsOf(sink);
         for (uint256 i; i < regs.length; ++i) {
-            sum += registry.sinkState(regs[i], sink).allowance;
+            sum += uint256(registry.sinkState(regs[i], sink).allowance) * registry.taskType(regs[i]).stakeUnitsPerTask;
         }
     }
 
-    /// @dev Sum over the sink's task types of their smoothed capacities.
+    /// @dev Sum over the sink's task types of their smoothed capacities, in stake units.
     function _claimed(address sink) internal view returns (uint256 sum) {
         bytes32[] memory regs = registry.registrationsOf(sink);
         for (uint256 i; i < regs.length; ++i) {
-            sum += registry.getSmoothedCapacity(regs[i], sink);
+            sum += registry.getSmoothedCapacity(regs[i], sink) * registry.taskType(regs[i]).stakeUnitsPerTask;
         }
     }
 
@@ -91,7 +92,7 @@ contract CapacityRegistryTest is BPETest {
         assertEq(registry.taskTypeIdOf(alice, "vision"), expected);
         vm.recordLogs();
         vm.prank(alice);
-        bytes32 newId = registry.registerTaskType("vision", token, 7e14, 5e18);
+        bytes32 newId = registry.registerTaskType("vision", token, 7e14, 5e18, 35);
         assertEq(newId, expected);
 
         ICapacityRegistry.TaskType memory t = registry.taskType(newId);
@@ -102,6 +103,7 @@ contract CapacityRegistryTest is BPETest {
         assertEq(t.totalCapacity, 0);
         assertEq(t.totalWeight, 0);
         assertEq(t.sinkCount, 0);
+        assertEq(t.stakeUnitsPerTask, 35, "stake units per task fixed at creation");
         assertTrue(registry.exists(newId));
         assertEq(registry.pricePerTask(newId), 7e14);
         assertEq(registry.totalCapacity(newId), 0);
@@ -111,7 +113,7 @@ contract CapacityRegistryTest is BPETest {
         assertTrue(pool != address(0), "pool created");
         assertEq(stakeManager.accountOf(alice).registrations, 0, "creating a type locks no stake");
 
-        // TaskTypeRegistered(id, creator, token, pool, price, bufferMax, name)
+        // TaskTypeRegistered(id, creator, token, pool, price, bufferMax, stakeUnitsPerTask, name)
         Vm.Log[] memory logs = vm.getRecordedLogs();
         bool seen;
         for (uint256 i; i < logs.length; ++i) {
@@ -119,12 +121,13 @@ contract CapacityRegistryTest is BPETest {
             assertEq(logs[i].topics[0], CapacityRegistry.TaskTypeRegistered.selector);
             assertEq(logs[i].topics[1], newId);
             assertEq(logs[i].topics[2], bytes32(uint256(uint160(alice))));
-            (ISuperToken tk, address p, uint256 price, uint256 maxBuffer, string memory name) =
-                abi.decode(logs[i].data, (ISuperToken, address, uint256, uint256, string));
+            (ISuperToken tk, address p, uint256 price, uint256 maxBuffer, uint256 perTask, string memory name) =
+                abi.decode(logs[i].data, (ISuperToken, address, uint256, uint256, uint256, string));
             assertEq(address(tk), address(token));
             assertEq(p, pool);
             assertEq(price, 7e14);
             assertEq(maxBuffer, 5e18);
+            assertEq(perTask, 35);
             assertEq(name, "vision");
             seen = true;
         }
@@ -134,7 +137,7 @@ contract CapacityRegistryTest is BPETest {
     function test_registerTaskType_sameNameDifferentCreatorsDistinct() public {
         _stake(alice, MIN_SINK_STAKE);
         vm.prank(alice);
-        bytes32 other = registry.registerTaskType("llm", token, PRICE, 0);
+        bytes32 other = registry.registerTaskType("llm", token, PRICE, 0, STAKE_UNITS_PER_TASK);
         assertTrue(other != id, "ids bound to the creator: no squatting");
         assertTrue(bpPool.getPool(other) != bpPool.getPool(id));
     }
@@ -142,19 +145,19 @@ contract CapacityRegistryTest is BPETest {
     function test_registerTaskType_revertsOnEmptyName() public {
         vm.prank(creator);
         vm.expectRevert(CapacityRegistry.EmptyName.selector);
-        registry.registerTaskType("", token, PRICE, 0);
+        registry.registerTaskType("", token, PRICE, 0, STAKE_UNITS_PER_TASK);
     }
 
     function test_registerTaskType_revertsOnZeroToken() public {
         vm.prank(creator);
         vm.expectRevert(CapacityRegistry.ZeroAddress.selector);
-        registry.registerTaskType("x", ISuperToken(address(0)), PRICE, 0);
+        registry.registerTaskType("x", ISuperToken(address(0)), PRICE, 0, STAKE_UNITS_PER_TASK);
     }
 
     function test_registerTaskType_revertsOnZeroPrice() public {
         vm.prank(creator);
         vm.expectRevert(CapacityRegistry.ZeroPrice.selector);
-        registry.registerTaskType("x", token, 0, 0);
+        registry.registerTaskType("x", token, 0, 0, STAKE_UNITS_PER_TASK);
     }
 
     /// @notice The price is stored in 96 bits (next to the creator): anything larger is refused,
@@ -163,14 +166,14 @@ contract CapacityRegistryTest is BPETest {
         uint256 tooLarge = uint256(type(uint96).max) + 1;
         vm.prank(creator);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.PriceTooLarge.selector, tooLarge));
-        registry.registerTaskType("x", token, tooLarge, 0);
+        registry.registerTaskType("x", token, tooLarge, 0, STAKE_UNITS_PER_TASK);
         assertFalse(registry.exists(registry.taskTypeIdOf(creator, "x")));
         vm.prank(creator);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.PriceTooLarge.selector, type(uint256).max));
-        registry.registerTaskType("x", token, type(uint256).max, 0);
+        registry.registerTaskType("x", token, type(uint256).max, 0, STAKE_UNITS_PER_TASK);
         // the largest price that fits is kept exactly
         vm.prank(creator);
-        bytes32 maxId = registry.registerTaskType("x", token, type(uint96).max, 0);
+        bytes32 maxId = registry.registerTaskType("x", token, type(uint96).max, 0, STAKE_UNITS_PER_TASK);
         assertEq(registry.pricePerTask(maxId), type(uint96).max);
         assertEq(registry.taskType(maxId).pricePerTask, type(uint96).max);
         assertEq(pricing.baseFee(maxId), type(uint96).max, "the base fee starts from it");
@@ -182,14 +185,36 @@ contract CapacityRegistryTest is BPETest {
         vm.expectRevert(
             abi.encodeWithSelector(CapacityRegistry.InsufficientStake.selector, MIN_SINK_STAKE - 1, MIN_SINK_STAKE)
         );
-        registry.registerTaskType("x", token, PRICE, 0);
+        registry.registerTaskType("x", token, PRICE, 0, STAKE_UNITS_PER_TASK);
         assertFalse(registry.exists(registry.taskTypeIdOf(alice, "x")));
+    }
+
+    /// @notice Every task type must back its capacity with stake: zero stake units per task is
+    /// refused (capacity would be free and a shortfall would cost nothing).
+    function test_registerTaskType_revertsOnZeroStakePerTask() public {
+        vm.prank(creator);
+        vm.expectRevert(CapacityRegistry.ZeroStakePerTask.selector);
+        registry.registerTaskType("x", token, PRICE, 0, 0);
+        assertFalse(registry.exists(registry.taskTypeIdOf(creator, "x")));
+    }
+
+    /// @notice Stake units per task are stored in 32 bits: anything larger is refused, never
+    /// truncated; the largest that fits is kept exactly.
+    function test_registerTaskType_revertsWhenStakePerTaskTooLarge() public {
+        uint256 tooLarge = uint256(type(uint32).max) + 1;
+        vm.prank(creator);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.ValueTooLarge.selector, tooLarge));
+        registry.registerTaskType("x", token, PRICE, 0, tooLarge);
+        assertFalse(registry.exists(registry.taskTypeIdOf(creator, "x")));
+        vm.prank(creator);
+        bytes32 maxId = registry.registerTaskType("x", token, PRICE, 0, type(uint32).max);
+        assertEq(registry.taskType(maxId).stakeUnitsPerTask, type(uint32).max);
     }
 
     function test_registerTaskType_revertsWhenExists() public {
         vm.prank(creator);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.TaskTypeExists.selector, id));
-        registry.registerTaskType("llm", token, PRICE * 2, 0);
+        registry.registerTaskType("llm", token, PRICE * 2, 0, STAKE_UNITS_PER_TASK);
         assertEq(registry.pricePerTask(id), PRICE, "unchanged");
     }
 
@@ -205,12 +230,12 @@ contract CapacityRegistryTest is BPETest {
         assertTrue(registry.isRegistered(id, alice));
         assertEq(s.index, 1, "position + 1");
         assertEq(s.smoothed, 0);
-        assertEq(s.allowance, 20, "the whole cap sqrt(400): nothing else is allotted");
+        assertEq(s.allowance, 20, "the whole cap, 400 stake units at 20 per task: nothing else is allotted");
         assertEq(s.backlog, 0);
         assertEq(s.pushed, 0);
         assertEq(s.nonce, 0);
         assertEq(s.lastUpdate, 0);
-        assertEq(registry.allocatedCapacity(alice), 20);
+        assertEq(registry.allocatedCapacity(alice), 400, "in stake units: 20 tasks * 20");
         assertEq(registry.weightOf(id, alice), 0);
         assertEq(registry.sinksOf(id)[0], alice);
         assertEq(registry.taskType(id).sinkCount, 1);
@@ -246,7 +271,7 @@ contract CapacityRegistryTest is BPETest {
     }
 
     function test_registerSink_revertsBeyondMaxTaskTypes() public {
-        _stake(alice, 400e18); // cap 20
+        _stake(alice, 400e18); // cap 400 units: 20 tasks/epoch
         _register(alice, id);
         _setAllowance(alice, id, 1); // leave room for the others
         for (uint256 i = 1; i < MAX_TASK_TYPES_PER_SINK; ++i) {
@@ -255,25 +280,29 @@ contract CapacityRegistryTest is BPETest {
             assertEq(registry.sinkState(next, alice).allowance, 20 - i, "all that is left");
             _setAllowance(alice, next, 1);
         }
-        assertEq(registry.allocatedCapacity(alice), MAX_TASK_TYPES_PER_SINK, "room left: the count is what binds");
+        assertEq(
+            registry.allocatedCapacity(alice),
+            MAX_TASK_TYPES_PER_SINK * STAKE_UNITS_PER_TASK,
+            "room left: the count is what binds"
+        );
         bytes32 extra = _taskType("one too many", 0);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.TooManyRegistrations.selector, MAX_TASK_TYPES_PER_SINK));
         registry.registerSink(extra);
         assertEq(registry.registrationsOf(alice).length, MAX_TASK_TYPES_PER_SINK);
         assertFalse(registry.isRegistered(extra, alice));
-        assertEq(registry.allocatedCapacity(alice), MAX_TASK_TYPES_PER_SINK);
+        assertEq(registry.allocatedCapacity(alice), MAX_TASK_TYPES_PER_SINK * STAKE_UNITS_PER_TASK);
     }
 
-    /// @notice A registration's allowance is all of the cap not yet allotted; with nothing left,
-    /// registering fails (one stake never backs more than its cap).
+    /// @notice A registration's allowance is all the tasks the cap not yet allotted backs; with not
+    /// one task's worth left, registering fails (one stake never backs more than its cap).
     function test_registerSink_revertsWhenNoCapacityLeft() public {
         bytes32 id2 = _taskType("second", 0);
         bytes32 id3 = _taskType("third", 0);
-        _stake(alice, 400e18); // cap 20
+        _stake(alice, 400e18); // cap 400 units: 20 tasks
         _register(alice, id);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 20, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 400, 400));
         registry.registerSink(id2);
         assertFalse(registry.isRegistered(id2, alice));
         assertEq(registry.taskType(id2).sinkCount, 0);
@@ -284,23 +313,32 @@ contract CapacityRegistryTest is BPETest {
         emit CapacityRegistry.SinkRegistered(id2, alice, 5);
         _register(alice, id2);
         assertEq(registry.sinkState(id2, alice).allowance, 5, "the 5 left");
-        assertEq(registry.allocatedCapacity(alice), 20);
+        assertEq(registry.allocatedCapacity(alice), 400);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 20, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 400, 400));
+        registry.registerSink(id3);
+        // less than one task's worth of new stake is still no room: 19 units back 0 tasks
+        _stake(alice, 19e18);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 419, 400));
         registry.registerSink(id3);
         assertEq(registry.registrationsOf(alice).length, 2);
+        _stake(alice, 1e18); // 420: exactly one task more
+        _register(alice, id3);
+        assertEq(registry.sinkState(id3, alice).allowance, 1, "one task");
+        assertEq(registry.allocatedCapacity(alice), 420);
     }
 
     /// @notice More stake raises the cap; the new room goes to the next registration.
     function test_registerSink_getsTheRoomATopUpAdds() public {
         bytes32 id2 = _taskType("second", 0);
-        _stake(alice, 400e18); // cap 20
+        _stake(alice, 400e18); // cap 400 units: 20 tasks
         _register(alice, id);
-        _stake(alice, 500e18); // 900: cap 30
+        _stake(alice, 500e18); // 900: cap 900 units, linear: the 500 more back 25 tasks more
         _register(alice, id2);
         assertEq(registry.sinkState(id, alice).allowance, 20, "the first registration keeps its allowance");
-        assertEq(registry.sinkState(id2, alice).allowance, 10, "the new room");
-        assertEq(registry.allocatedCapacity(alice), 30);
+        assertEq(registry.sinkState(id2, alice).allowance, 25, "the new room: 500 units / 20");
+        assertEq(registry.allocatedCapacity(alice), 900);
     }
 
     function test_deregisterSink_dropsCapacityUnitsAndUnlocks() public {
@@ -355,7 +393,7 @@ contract CapacityRegistryTest is BPETest {
         bytes32 id2 = _taskType("second", 0);
         address a = _sink("a", id, 400e18);
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 20, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NoCapacityLeft.selector, 400, 400));
         registry.registerSink(id2);
         _deregister(a, id);
         assertEq(registry.allocatedCapacity(a), 0);
@@ -425,18 +463,18 @@ contract CapacityRegistryTest is BPETest {
         assertEq(s.allowance, 20, "a declaration does not touch the allowance");
         assertEq(s.pushed, 3, "0 -> 3 leaves the deadband: pushed");
         assertEq(s.lastUpdate, block.timestamp);
-        assertEq(registry.allocatedCapacity(a), 20, "the allowance is what the stake backs");
+        assertEq(registry.allocatedCapacity(a), 400, "the allowance is what the stake backs (20 tasks * 20 units)");
         assertEq(registry.totalCapacity(id), 3);
         assertEq(registry.totalWeight(id), 3, "no backlog: weight == capacity");
         assertEq(_units(id, a), 3 * UNIT_SCALE);
     }
 
     function test_declare_cappedByStake() public {
-        address a = _sink("a", id, 400e18); // cap 20, all of it the allowance
+        address a = _sink("a", id, 400e18); // cap 400 units = 20 tasks, all of it the allowance
         bytes32 nonce = _commit(a, id, 1_000);
         vm.roll(block.number + 1);
         vm.expectEmit(true, true, false, true, address(registry));
-        emit ICapacitySignal.CapacityRevealed(id, a, 20, 6); // declaration capped at sqrt(400)
+        emit ICapacitySignal.CapacityRevealed(id, a, 20, 6); // declaration capped at 400 / 20
         vm.prank(a);
         registry.revealCapacity(id, 1_000, nonce);
         assertEq(registry.sinkState(id, a).smoothed, 6);
@@ -451,7 +489,7 @@ contract CapacityRegistryTest is BPETest {
 
     /// @notice A declaration is capped by the registration's allowance, not only by the stake.
     function test_declare_cappedByTheAllowance() public {
-        address a = _sink("a", id, 400e18); // cap 20
+        address a = _sink("a", id, 400e18); // cap 20 tasks
         _setAllowance(a, id, 7);
         bytes32 nonce = _commit(a, id, 20);
         vm.roll(block.number + 1);
@@ -471,7 +509,7 @@ contract CapacityRegistryTest is BPETest {
     /// allowance, and cap moves between types only by setAllowance (lowering one first).
     function test_declare_capSharedAcrossTaskTypes() public {
         bytes32 id2 = _taskType("second", 0);
-        address a = _sink("a", id, 400e18); // cap 20
+        address a = _sink("a", id, 400e18); // cap 400 units: 20 tasks
         _setAllowance(a, id, 15);
         _register(a, id2);
         _connect(a, id2);
@@ -483,13 +521,13 @@ contract CapacityRegistryTest is BPETest {
         emit ICapacitySignal.CapacityRevealed(id2, a, 5, 2); // capped at 5; ceil(0.3 * 5)
         vm.prank(a);
         registry.revealCapacity(id2, 15, nonce);
-        assertEq(registry.allocatedCapacity(a), 20);
+        assertEq(registry.allocatedCapacity(a), 400);
         assertEq(_allotted(a), registry.allocatedCapacity(a));
         assertLe(_claimed(a), stakeManager.getCapacityCap(a));
 
-        // raising the second type first is refused: the cap is all allotted
+        // raising the second type first is refused: the cap is all allotted ((15 + 10) * 20 > 400)
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 25, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 500, 400));
         registry.setAllowance(id2, 10);
         // lowering the first drops its capacity at once, and frees the room
         _setAllowance(a, id, 10);
@@ -504,35 +542,35 @@ contract CapacityRegistryTest is BPETest {
         vm.prank(a);
         registry.revealCapacity(id2, 15, nonce);
         assertEq(_allotted(a), registry.allocatedCapacity(a));
-        assertEq(registry.allocatedCapacity(a), 20);
-        assertLe(_claimed(a), 20);
+        assertEq(registry.allocatedCapacity(a), 400);
+        assertLe(_claimed(a), 400);
     }
 
     /// @notice More stake raises the cap, and the sink claims the new room for a registration
     /// with setAllowance; until then its declarations stay capped by the old allowance.
     function test_declare_moreStakeRaisesTheCap() public {
-        address a = _sink("a", id, 100e18); // cap 10
+        address a = _sink("a", id, 100e18); // the minimum stake: cap 100 units, 5 tasks
         bytes32 nonce = _commit(a, id, 30);
         vm.roll(block.number + 1);
         vm.expectEmit(true, true, false, true, address(registry));
-        emit ICapacitySignal.CapacityRevealed(id, a, 10, 3);
+        emit ICapacitySignal.CapacityRevealed(id, a, 5, 2); // capped at 5; ceil(0.3 * 5)
         vm.prank(a);
         registry.revealCapacity(id, 30, nonce);
-        _stake(a, 800e18); // 900 -> cap 30
-        assertEq(stakeManager.getCapacityCap(a), 30);
+        _stake(a, 800e18); // 900 -> cap 900 units: 45 tasks
+        assertEq(stakeManager.getCapacityCap(a), 900);
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 31, 30));
-        registry.setAllowance(id, 31);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 920, 900));
+        registry.setAllowance(id, 46);
         vm.expectEmit(true, true, false, true, address(registry));
-        emit CapacityRegistry.AllowanceSet(id, a, 30);
-        _setAllowance(a, id, 30);
-        assertEq(registry.allocatedCapacity(a), 30);
-        assertEq(registry.getSmoothedCapacity(id, a), 3, "a higher allowance does not raise the capacity");
+        emit CapacityRegistry.AllowanceSet(id, a, 45);
+        _setAllowance(a, id, 45);
+        assertEq(registry.allocatedCapacity(a), 900);
+        assertEq(registry.getSmoothedCapacity(id, a), 2, "a higher allowance does not raise the capacity");
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         nonce = _commit(a, id, 30);
         vm.roll(block.number + 1);
         vm.expectEmit(true, true, false, true, address(registry));
-        emit ICapacitySignal.CapacityRevealed(id, a, 30, 12); // ceil(9 + 2.1)
+        emit ICapacitySignal.CapacityRevealed(id, a, 30, 11); // no longer capped; ceil(9 + 1.4)
         vm.prank(a);
         registry.revealCapacity(id, 30, nonce);
     }
@@ -590,28 +628,28 @@ contract CapacityRegistryTest is BPETest {
     /// cap / allocated (rounding down); units follow the new weights in the same transaction.
     function test_onStakeChanged_scalesEveryRegistrationWithinTheCap() public {
         bytes32 id2 = _taskType("second", 0);
-        address a = _sink("a", id, 400e18); // cap 20
+        address a = _sink("a", id, 400e18); // cap 400 units: 20 tasks
         _setAllowance(a, id, 12);
         _register(a, id2);
         _connect(a, id2);
         _declareUntilSettled(a, id, 10); // below its allowance of 12
         _declareUntilSettled(a, id2, 8); // at its allowance of 8
         _reportBacklog(a, id2, 8); // weight 64 / 16 = 4
-        assertEq(registry.allocatedCapacity(a), 20);
+        assertEq(registry.allocatedCapacity(a), 400);
         assertEq(registry.weightOf(id2, a), 4);
 
-        // 400 -> 100: cap 10, so everything halves (rounding down)
+        // 400 -> 200: cap 200 units, so everything halves (rounding down)
         vm.expectEmit(true, true, false, true, address(registry));
         emit CapacityRegistry.CapacityCapped(id, a, 6, 5);
         vm.expectEmit(true, true, false, true, address(registry));
         emit CapacityRegistry.CapacityCapped(id2, a, 4, 4);
         vm.prank(slasher);
-        stakeManager.slash(a, 300e18, "x");
+        stakeManager.slash(a, 200e18, "x");
 
-        assertEq(stakeManager.getCapacityCap(a), 10);
+        assertEq(stakeManager.getCapacityCap(a), 200);
         assertEq(registry.sinkState(id, a).allowance, 6);
         assertEq(registry.sinkState(id2, a).allowance, 4);
-        assertEq(registry.allocatedCapacity(a), 10, "allowances back within the cap");
+        assertEq(registry.allocatedCapacity(a), 200, "allowances back within the cap: (6 + 4) * 20");
         assertEq(registry.getSmoothedCapacity(id, a), 5);
         assertEq(registry.getSmoothedCapacity(id2, a), 4);
         assertEq(registry.totalCapacity(id), 5);
@@ -626,13 +664,13 @@ contract CapacityRegistryTest is BPETest {
     /// @notice The scaling applies to the allowances, not only to what is in use: an unused
     /// allowance above the new cap shrinks the capacity in proportion too.
     function test_onStakeChanged_scalesByTheAllocationNotTheUse() public {
-        address a = _sink("a", id, 400e18); // cap 20, allowance 20
+        address a = _sink("a", id, 400e18); // cap 400 units, allowance 20 tasks
         _declareUntilSettled(a, id, 10);
         vm.expectEmit(true, true, false, true, address(registry));
-        emit CapacityRegistry.CapacityCapped(id, a, 17, 8); // 20 * 17 / 20, floor(10 * 17 / 20)
+        emit CapacityRegistry.CapacityCapped(id, a, 17, 8); // 20 * 340 / 400, floor(10 * 340 / 400)
         vm.prank(slasher);
-        stakeManager.slash(a, 111e18, "x"); // 289: cap 17
-        assertEq(registry.allocatedCapacity(a), 17);
+        stakeManager.slash(a, 60e18, "x"); // 340: cap 340 units
+        assertEq(registry.allocatedCapacity(a), 340, "17 tasks * 20");
         assertEq(registry.getSmoothedCapacity(id, a), 8);
         assertEq(_units(id, a), 8 * UNIT_SCALE);
     }
@@ -643,7 +681,7 @@ contract CapacityRegistryTest is BPETest {
         _declareUntilSettled(a, id, 10);
         vm.recordLogs();
         vm.prank(slasher);
-        stakeManager.slash(a, 100e18, "x"); // cap 20 -> 17, still >= the 10 allotted
+        stakeManager.slash(a, 100e18, "x"); // cap 400 -> 300 units, still >= the 200 allotted (10 tasks)
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 i; i < logs.length; ++i) {
             assertTrue(logs[i].emitter != address(registry), "no CapacityCapped");
@@ -651,7 +689,7 @@ contract CapacityRegistryTest is BPETest {
         }
         assertEq(registry.getSmoothedCapacity(id, a), 10);
         assertEq(registry.sinkState(id, a).allowance, 10);
-        assertEq(registry.allocatedCapacity(a), 10);
+        assertEq(registry.allocatedCapacity(a), 200);
     }
 
     function test_onStakeChanged_belowMinimumZeroesCapacity() public {
@@ -667,7 +705,7 @@ contract CapacityRegistryTest is BPETest {
         assertEq(_units(id, a), 0);
         assertTrue(registry.isRegistered(id, a), "still registered, just worthless");
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 1, 0));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 20, 0));
         registry.setAllowance(id, 1);
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _declare(a, id, 10);
@@ -701,7 +739,7 @@ contract CapacityRegistryTest is BPETest {
         assertEq(_units(id, a), 19 * UNIT_SCALE);
         assertEq(registry.totalCapacity(id), 19);
         assertEq(registry.totalWeight(id), 19);
-        assertEq(registry.allocatedCapacity(a), 19, "one unit of cap freed");
+        assertEq(registry.allocatedCapacity(a), 380, "one task of cap freed: 20 stake units");
         // not rate-limited: again in the same block, down to zero
         _setAllowance(a, id, 0);
         assertEq(registry.getSmoothedCapacity(id, a), 0);
@@ -724,7 +762,7 @@ contract CapacityRegistryTest is BPETest {
         assertEq(logs[0].topics[0], CapacityRegistry.AllowanceSet.selector);
         assertEq(registry.getSmoothedCapacity(id, a), 10);
         assertEq(registry.sinkState(id, a).allowance, 20);
-        assertEq(registry.allocatedCapacity(a), 20);
+        assertEq(registry.allocatedCapacity(a), 400);
         assertEq(_units(id, a), 10 * UNIT_SCALE);
     }
 
@@ -758,30 +796,31 @@ contract CapacityRegistryTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.ValueTooLarge.selector, huge));
         registry.setAllowance(id, huge);
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 21, 20));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 420, 400));
         registry.setAllowance(id, 21);
         CapacityRegistry.SinkState memory s = registry.sinkState(id, a);
         assertEq(s.allowance, 20, "unchanged");
         assertEq(s.smoothed, 10);
-        assertEq(registry.allocatedCapacity(a), 20);
+        assertEq(registry.allocatedCapacity(a), 400);
     }
 
     /// @notice The cap check counts the sink's other allowances.
     function test_setAllowance_countsTheOtherTaskTypes() public {
         bytes32 id2 = _taskType("second", 0);
-        address a = _sink("a", id, 900e18); // cap 30
+        address a = _sink("a", id, 900e18); // cap 900 units: 45 tasks
         _setAllowance(a, id, 18);
-        _register(a, id2); // 12
+        _register(a, id2); // (900 - 360) / 20 = 27
+        assertEq(registry.sinkState(id2, a).allowance, 27);
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 31, 30));
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 920, 900));
         registry.setAllowance(id, 19);
         vm.prank(a);
-        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 31, 30));
-        registry.setAllowance(id2, 13);
+        vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, 920, 900));
+        registry.setAllowance(id2, 28);
         _setAllowance(a, id2, 2);
-        _setAllowance(a, id, 28);
-        assertEq(registry.allocatedCapacity(a), 30);
-        assertEq(_allotted(a), 30);
+        _setAllowance(a, id, 43);
+        assertEq(registry.allocatedCapacity(a), 900);
+        assertEq(_allotted(a), 900);
     }
 
     // ---------------------------------------------------------------- backlog
@@ -991,12 +1030,13 @@ contract CapacityRegistryTest is BPETest {
     function test_sinkState_slotHoldsExtremeValues() public {
         uint256 max = registry.MAX_VALUE();
         address whale = makeAddr("whale");
-        _stake(whale, (max + 1) * (max + 1) * STAKE_UNIT); // cap 2^40: the allowance is capped at MAX_VALUE
+        // cap (2^40) * 20 units = 2^40 tasks: the allowance is capped at MAX_VALUE
+        _stake(whale, (max + 1) * STAKE_UNITS_PER_TASK * STAKE_UNIT);
         _register(whale, id);
         _connect(whale, id);
         CapacityRegistry.SinkState memory s = registry.sinkState(id, whale);
         assertEq(s.allowance, max, "allowance capped at what a slot holds");
-        assertEq(registry.allocatedCapacity(whale), max);
+        assertEq(registry.allocatedCapacity(whale), max * STAKE_UNITS_PER_TASK);
 
         vm.warp(type(uint32).max - 1); // the latest timestamp a slot's lastUpdate holds
         vm.prank(address(aggregator));
@@ -1052,7 +1092,8 @@ contract CapacityRegistryTest is BPETest {
 
     /// @notice Random stakes, allowance splits over up to three task types, declarations,
     /// backlog reports, allowance moves (valid and over the cap) and a random slash: for every
-    /// sink, allocatedCapacity == sum of allowances <= cap and smoothed <= allowance; per type,
+    /// sink, allocatedCapacity == sum of allowances * stake units per task <= cap and smoothed <=
+    /// allowance; per type,
     /// totalCapacity == sum of smoothed and totalWeight == sum of weightOf; units == pushed * scale
     /// with the pushed weight within the deadband of the weight (exactly the weight after a forced
     /// update such as a slash).
@@ -1086,7 +1127,7 @@ contract CapacityRegistryTest is BPETest {
                 } else if (op == 1) {
                     _fuzzAllowance(sinks[i], t, r >> 8);
                 } else {
-                    _declare(sinks[i], t, (r >> 8) % 90);
+                    _declare(sinks[i], t, (r >> 8) % 300);
                 }
             }
             vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
@@ -1107,12 +1148,13 @@ contract CapacityRegistryTest is BPETest {
     /// succeed, beyond it it must revert with AllowanceExceedsCap and change nothing.
     function _fuzzAllowance(address sink, bytes32 t, uint256 r) internal {
         uint256 cap = stakeManager.getCapacityCap(sink);
-        uint256 others = registry.allocatedCapacity(sink) - registry.sinkState(t, sink).allowance;
-        uint256 allowance = r % (cap - others + 3); // up to two over the room
-        if (others + allowance > cap) {
+        uint256 perTask = registry.taskType(t).stakeUnitsPerTask;
+        uint256 others = registry.allocatedCapacity(sink) - uint256(registry.sinkState(t, sink).allowance) * perTask;
+        uint256 allowance = r % ((cap - others) / perTask + 3); // up to two tasks over the room
+        if (others + allowance * perTask > cap) {
             vm.prank(sink);
             vm.expectRevert(
-                abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, others + allowance, cap)
+                abi.encodeWithSelector(CapacityRegistry.AllowanceExceedsCap.selector, others + allowance * perTask, cap)
             );
             registry.setAllowance(t, allowance);
         } else {

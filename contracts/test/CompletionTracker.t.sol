@@ -2,7 +2,7 @@
 pragma solidity ^0.8.26;
 
 import {Vm} from "forge-std/Vm.sol";
-import {BPETest} from "./utils/BPETest.sol";
+import {TrackerMarket} from "./utils/TrackerMarket.sol";
 import {CompletionTracker} from "../src/CompletionTracker.sol";
 import {StakeManager} from "../src/StakeManager.sol";
 import {CapacityRegistry} from "../src/CapacityRegistry.sol";
@@ -14,39 +14,20 @@ import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
 /// stream over time plus its deposits, per task type), task ids in their source's namespace, the
 /// receipt grace, and the epoch rule (expected = min(capacity * epochs, paid tasks); < 50 % for 3
 /// consecutive epochs slashes 10 % of the stake, and capacity and units drop in the same
-/// transaction; a sink judged after leaving pays strikes/3 of it).
-contract CompletionTrackerTest is BPETest {
-    uint256 internal constant BPS = 10_000;
-    uint256 internal constant STAKE = 400e18; // cap 20
-
-    bytes32 internal id;
-    address internal a;
-    uint256 internal aKey;
-    address internal src;
-    uint256 internal srcKey;
+/// transaction; a sink judged after leaving pays strikes/3 of it). This suite deploys the seeds'
+/// strike rule (Rule.Strikes); the default shortfall rule is tested in ShortfallRule.t.sol.
+contract CompletionTrackerTest is TrackerMarket {
     address internal mallory;
     uint256 internal malloryKey;
-    uint256 internal e0; // the epoch the test's window opens in
-    uint256 internal salt; // distinct task ids across _complete calls
+
+    /// @dev The strike rule, selectable at deployment.
+    function _verificationRule() internal pure override returns (CompletionTracker.Rule) {
+        return CompletionTracker.Rule.Strikes;
+    }
 
     function setUp() public override {
         super.setUp();
-        id = _taskType("llm", 1_000e18);
-        (a, aKey) = _keyedSink("a", id, STAKE);
-        _declareUntilSettled(a, id, 10);
-        bpPool.rebalance(id);
-        assertEq(_units(id, a), 10_000);
-        (src, srcKey) = _keyedSource("src", 1e24);
         (mallory, malloryKey) = makeAddrAndKey("mallory");
-        _toEpochStart();
-        e0 = block.timestamp / EPOCH;
-    }
-
-    /// @notice Moves to the first second at which the epoch that just ended can be judged: the
-    /// next epoch boundary plus the receipt grace. Windows opened and judged at such moments span
-    /// exactly one epoch of payments.
-    function _toEpochStart() internal {
-        vm.warp((block.timestamp / EPOCH + 1) * EPOCH + RECEIPT_GRACE);
     }
 
     /// @notice Completes `n` tasks in the open window, then moves to the next epoch and evaluates.
@@ -97,13 +78,17 @@ contract CompletionTrackerTest is BPETest {
         assertEq(tracker.FAIL_BELOW_BPS(), 5_000);
         assertEq(tracker.STRIKES_TO_SLASH(), 3);
         assertEq(tracker.SLASH_BPS(), 1_000);
+        assertEq(tracker.SHORTFALL_TOLERANCE_BPS(), 600, "6 % of expected is noise (shortfall rule)");
+        assertEq(uint256(tracker.rule()), uint256(CompletionTracker.Rule.Strikes), "this suite's rule");
         assertEq(tracker.SLASH_REASON(), bytes32("UNDERPERFORMANCE"));
         assertEq(stakeManager.slasher(), address(tracker), "the tracker is the only slasher");
         assertEq(stakeManager.slashRecipient(), treasury, "slashed stake goes to the treasury fixed at deployment");
     }
 
     function _deployTracker(uint256 epochSeconds, uint256 grace) internal returns (CompletionTracker) {
-        return new CompletionTracker(sf.host, registry, bpPool, stakeManager, buffer, pricing, epochSeconds, grace);
+        return new CompletionTracker(
+            sf.host, registry, bpPool, stakeManager, buffer, pricing, epochSeconds, grace, _verificationRule()
+        );
     }
 
     function test_constructor_revertsInvalidParameters() public {
@@ -625,11 +610,11 @@ contract CompletionTrackerTest is BPETest {
         assertEq(stakeManager.getStake(a), 360e18, "exactly 10 % slashed");
         assertEq(stakeToken.balanceOf(treasury) - treasuryBefore, 40e18, "to the treasury");
         assertEq(heldBefore - stakeToken.balanceOf(address(stakeManager)), 40e18);
-        assertEq(stakeManager.getCapacityCap(a), 18, "sqrt(360)");
+        assertEq(stakeManager.getCapacityCap(a), 360, "360 units: 18 tasks");
         CapacityRegistry.SinkState memory s = registry.sinkState(id, a);
-        assertEq(s.allowance, 18, "allowance scaled to the new cap");
+        assertEq(s.allowance, 18, "allowance scaled to the new cap: 20 * 360 / 400");
         assertEq(s.smoothed, 9, "capacity scaled with it");
-        assertEq(registry.allocatedCapacity(a), 18);
+        assertEq(registry.allocatedCapacity(a), 360);
         assertEq(registry.totalCapacity(id), 9);
         assertEq(_units(id, a), 9_000, "units dropped in the same transaction");
         // alone in the pool it still gets the whole stream (less the GDA's per-unit rounding)

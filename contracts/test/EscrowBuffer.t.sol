@@ -255,6 +255,65 @@ contract EscrowBufferTest is BPETest {
         assertEq(buffer.bufferLevel(id), level - drained);
     }
 
+    // ---------------------------------------------------------------- payments handed back
+
+    /// @notice A sink hands back pay it cannot earn: the tokens join the task type's buffer, booked
+    /// per sink (the CompletionTracker reads returnedBy) and in the ledger, and the level rises.
+    function test_returnPayment_joinsTheBufferAndIsBooked() public {
+        _stream(src, id, _rate(30));
+        vm.warp(block.timestamp + 600);
+        uint256 held = token.balanceOf(a);
+        assertGt(held, 1e15, "a was paid");
+        uint256 amount = held / 2;
+        uint256 levelBefore = buffer.bufferLevel(id);
+        vm.startPrank(a);
+        token.approve(address(buffer), amount);
+        vm.expectEmit(true, true, false, true, address(buffer));
+        emit EscrowBuffer.PaymentReturned(id, a, amount);
+        buffer.returnPayment(id, amount);
+        vm.stopPrank();
+        assertEq(token.balanceOf(a), held - amount);
+        assertEq(buffer.returnedBy(id, a), amount);
+        assertEq(buffer.returnedBy(id, b), 0, "per sink");
+        assertEq(buffer.ledgerOf(id).returned, amount);
+        assertEq(buffer.ledgerOf(id).deposited, 0, "not a deposit: it buys the source no credit");
+        assertEq(buffer.bufferLevel(id), levelBefore + amount);
+        assertEq(token.balanceOf(address(buffer)), amount);
+        // and it drains back to the sinks like any buffered money (no inflow now: all spare)
+        _stream(src, id, 0);
+        buffer.drain(id);
+        assertGt(buffer.ledgerOf(id).drained, 0);
+        assertEq(buffer.bufferLevel(id), levelBefore + amount - buffer.ledgerOf(id).drained);
+    }
+
+    /// @notice Giving money back is never refused for a full buffer (unlike a deposit).
+    function test_returnPayment_acceptedAboveBufferMax() public {
+        _deposit(src, id, MAX);
+        assertTrue(buffer.isSaturated(id));
+        _stream(src, id, _rate(30));
+        vm.warp(block.timestamp + 600);
+        vm.startPrank(c);
+        token.approve(address(buffer), 1e15);
+        buffer.returnPayment(id, 1e15);
+        vm.stopPrank();
+        assertEq(buffer.bufferLevel(id), MAX + 1e15, "above bufferMax");
+        assertEq(buffer.returnedBy(id, c), 1e15);
+    }
+
+    function test_returnPayment_reverts() public {
+        vm.prank(a);
+        vm.expectRevert(EscrowBuffer.ZeroAmount.selector);
+        buffer.returnPayment(id, 0);
+        vm.prank(a);
+        vm.expectRevert(abi.encodeWithSelector(EscrowBuffer.UnknownTaskType.selector, BOGUS));
+        buffer.returnPayment(BOGUS, 1);
+        vm.prank(a);
+        vm.expectRevert(); // no allowance: the token's own error
+        buffer.returnPayment(id, 1);
+        assertEq(buffer.returnedBy(id, a), 0);
+        assertEq(buffer.ledgerOf(id).returned, 0);
+    }
+
     // ---------------------------------------------------------------- remainder credits
 
     function test_creditRemainder_onlyBackpressurePool() public {

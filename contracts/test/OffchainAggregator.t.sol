@@ -28,8 +28,8 @@ contract OffchainAggregatorTest is BPETest {
         super.setUp();
         vm.warp(1_700_000_000);
         id = _taskType("llm", 1_000e18);
-        (a, aKey) = _keyedSink("a", id, 400e18); // cap 20
-        (b, bKey) = _keyedSink("b", id, 900e18); // cap 30
+        (a, aKey) = _keyedSink("a", id, 400e18); // cap 20 tasks/epoch
+        (b, bKey) = _keyedSink("b", id, 900e18); // cap 45 tasks/epoch
         (stranger, strangerKey) = makeAddrAndKey("stranger"); // never registers
     }
 
@@ -488,7 +488,7 @@ contract OffchainAggregatorTest is BPETest {
         }
         // accepted items took exactly one EWMA step from zero, capped by the allowance
         _checkStep(a, m.acceptedA, 20);
-        _checkStep(b, m.acceptedB, 30);
+        _checkStep(b, m.acceptedB, 45);
     }
 
     /// @dev One random item and the model's verdict on it. Replays are built against the state

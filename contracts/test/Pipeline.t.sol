@@ -26,7 +26,7 @@ contract PipelineTest is BPETest {
         a1 = _sink("a1", s1, 400e18);
         b1 = _sink("b1", s1, 900e18);
         c1 = _sink("c1", s1, 1600e18);
-        d2 = _sink("d2", s2, 3600e18); // cap 60
+        d2 = _sink("d2", s2, 3600e18); // cap 3,600 units: 180 tasks
         e3 = _sink("e3", s3, 3600e18);
         _declareUntilSettled(a1, s1, 10);
         _declareUntilSettled(b1, s1, 20);

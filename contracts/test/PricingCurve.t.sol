@@ -232,7 +232,7 @@ contract PricingCurveTest is DemandMeter {
         super.setUp();
         id = _taskType("llm", 1_000e18);
         (a, aKey) = _keyedSink("a", id, 400e18); // cap 20
-        (b, bKey) = _keyedSink("b", id, 900e18); // cap 30
+        (b, bKey) = _keyedSink("b", id, 900e18); // cap 45
         _declareUntilSettled(a, id, 10);
         _declareUntilSettled(b, id, 30);
         bpPool.rebalance(id); // units exactly on capacity (the deadband may have let them lag)

@@ -349,7 +349,7 @@ contract SecurityTest is BPETest {
         returns (bytes32 id)
     {
         vm.prank(who);
-        try registry.registerTaskType(name, t, PRICE, maxBuffer) returns (bytes32 created) {
+        try registry.registerTaskType(name, t, PRICE, maxBuffer, STAKE_UNITS_PER_TASK) returns (bytes32 created) {
             id = created;
         } catch {}
     }

@@ -43,7 +43,7 @@ contract StakeManagerTest is BPETest {
         assertEq(stakeManager.getStake(alice), 400e18);
         assertEq(stakeToken.balanceOf(address(stakeManager)), 400e18);
         assertEq(stakeToken.balanceOf(alice), 100e18);
-        assertEq(stakeManager.getCapacityCap(alice), 20, "sqrt(400)");
+        assertEq(stakeManager.getCapacityCap(alice), 400, "400 tokens / 1e18 unit: 400 stake units");
         StakeManager.Account memory acc = _account(alice);
         assertEq(acc.staked, 400e18);
         assertEq(acc.unbonding, 0);
@@ -69,14 +69,33 @@ contract StakeManagerTest is BPETest {
 
     // ---------------------------------------------------------------- cap
 
-    function test_getCapacityCap_followsSqrtAndMinimum() public {
+    /// @notice The cap is linear in stake (stake units), zero below the minimum stake.
+    function test_getCapacityCap_isLinearAboveTheMinimum() public {
         assertEq(stakeManager.getCapacityCap(alice), 0, "no stake");
         _stake(alice, 99e18);
         assertEq(stakeManager.getCapacityCap(alice), 0, "below the minimum stake");
         _stake(alice, 1e18);
-        assertEq(stakeManager.getCapacityCap(alice), 10, "100 tokens -> 10");
+        assertEq(stakeManager.getCapacityCap(alice), 100, "100 tokens -> 100 units (5 tasks/epoch at 20 per task)");
         _stake(alice, 300e18);
-        assertEq(stakeManager.getCapacityCap(alice), 20, "400 tokens -> 20");
+        assertEq(stakeManager.getCapacityCap(alice), 400, "400 tokens -> 400 units: 4x the stake, 4x the cap");
+        _stake(alice, 5e17);
+        assertEq(stakeManager.getCapacityCap(alice), 400, "fractions of a unit floor away");
+    }
+
+    /// @notice Splitting a stake over identities never gains capacity: n identities holding the
+    /// same total together have at most the cap of one, and each must hold the minimum stake.
+    function test_getCapacityCap_splittingGainsNothing() public {
+        address[4] memory parts = [makeAddr("p0"), makeAddr("p1"), makeAddr("p2"), makeAddr("p3")];
+        _stake(alice, 400e18);
+        uint256 split;
+        for (uint256 i; i < parts.length; ++i) {
+            _stake(parts[i], 100e18);
+            split += stakeManager.getCapacityCap(parts[i]);
+        }
+        assertEq(split, stakeManager.getCapacityCap(alice), "4 x 100 tokens back exactly what 400 do");
+        // split five ways, each part is below the minimum stake and backs nothing at all
+        _stake(bob, 400e18 / 5);
+        assertEq(stakeManager.getCapacityCap(bob), 0, "80 tokens: below the minimum, worthless");
     }
 
     // ---------------------------------------------------------------- unstake
@@ -94,7 +113,7 @@ contract StakeManagerTest is BPETest {
         assertEq(acc.staked, 100e18);
         assertEq(acc.unbonding, 300e18);
         assertEq(acc.releaseAt, releaseAt);
-        assertEq(stakeManager.getCapacityCap(alice), 10, "unbonding stops counting at once");
+        assertEq(stakeManager.getCapacityCap(alice), 100, "unbonding stops counting at once");
         assertEq(stakeToken.balanceOf(address(stakeManager)), 400e18, "nothing leaves yet");
     }
 
@@ -195,7 +214,7 @@ contract StakeManagerTest is BPETest {
         assertEq(stakeManager.getStake(alice), 360e18);
         assertEq(stakeToken.balanceOf(treasury), 40e18);
         assertEq(stakeToken.balanceOf(address(stakeManager)), 360e18);
-        assertEq(stakeManager.getCapacityCap(alice), 18, "floor(sqrt(360))");
+        assertEq(stakeManager.getCapacityCap(alice), 360, "360 tokens left: 360 units");
     }
 
     function test_slash_takesStakeFirstThenUnbonding() public {
@@ -229,18 +248,19 @@ contract StakeManagerTest is BPETest {
     function test_slash_scalesTheRegistryAllowances() public {
         bytes32 id = _taskType("t", 0);
         bytes32 id2 = _taskType("t2", 0);
-        _stake(alice, 400e18); // cap 20
+        _stake(alice, 400e18); // cap 400 units: 20 tasks/epoch at 20 units per task
         _register(alice, id);
         vm.prank(alice);
         registry.setAllowance(id, 14);
-        _register(alice, id2); // 6
-        assertEq(registry.allocatedCapacity(alice), 20);
+        _register(alice, id2); // (400 - 14 * 20) / 20 = 6
+        assertEq(registry.sinkState(id2, alice).allowance, 6);
+        assertEq(registry.allocatedCapacity(alice), 400, "(14 + 6) * 20 units");
         vm.prank(slasher);
-        stakeManager.slash(alice, 300e18, REASON); // cap 10
-        assertEq(stakeManager.getCapacityCap(alice), 10);
-        assertEq(registry.sinkState(id, alice).allowance, 7, "14 * 10 / 20");
-        assertEq(registry.sinkState(id2, alice).allowance, 3, "6 * 10 / 20");
-        assertEq(registry.allocatedCapacity(alice), 10);
+        stakeManager.slash(alice, 200e18, REASON); // cap 200
+        assertEq(stakeManager.getCapacityCap(alice), 200);
+        assertEq(registry.sinkState(id, alice).allowance, 7, "14 * 200 / 400");
+        assertEq(registry.sinkState(id2, alice).allowance, 3, "6 * 200 / 400");
+        assertEq(registry.allocatedCapacity(alice), 200, "(7 + 3) * 20 units");
         assertEq(_account(alice).registrations, 2, "still registered");
     }
 
@@ -393,7 +413,7 @@ contract StakeManagerTest is BPETest {
         }
     }
 
-    /// @notice The cap is floor(sqrt(stake / unit)) above the minimum and 0 below, for any stake.
+    /// @notice The cap is floor(stake / unit) above the minimum and 0 below, for any stake.
     function testFuzz_getCapacityCap(uint256 amount) public {
         amount = bound(amount, 1, 1e30);
         _stake(alice, amount);
@@ -401,8 +421,9 @@ contract StakeManagerTest is BPETest {
         if (amount < MIN_SINK_STAKE) {
             assertEq(cap, 0);
         } else {
-            assertLe(cap * cap, amount / STAKE_UNIT);
-            assertGt((cap + 1) * (cap + 1), amount / STAKE_UNIT);
+            assertEq(cap, amount / STAKE_UNIT, "linear");
+            assertLe(cap * STAKE_UNIT, amount);
+            assertGt((cap + 1) * STAKE_UNIT, amount);
         }
     }
 }

@@ -243,7 +243,15 @@ contract VerificationAttacksTest is BPETest {
         tracker.recordCompletion(elsewhere, sinkSig, elsewhereRequest);
 
         CompletionTracker otherTracker = new CompletionTracker(
-            sf.host, registry, IBackpressureHooks(address(bpPool)), stakeManager, buffer, pricing, EPOCH, RECEIPT_GRACE
+            sf.host,
+            registry,
+            IBackpressureHooks(address(bpPool)),
+            stakeManager,
+            buffer,
+            pricing,
+            EPOCH,
+            RECEIPT_GRACE,
+            _verificationRule()
         );
         bytes memory foreignRequest = _sign65(srcKey, otherTracker.requestDigest(r));
         bytes memory foreignCompletion = _sign65(victimKey, otherTracker.completionDigest(r));
@@ -332,23 +340,27 @@ contract VerificationAttacksTest is BPETest {
     // ---------------------------------------------------------------- low demand and forced evaluation
 
     /// @notice Low demand: the victim is paid for 3 tasks/epoch while declaring 10 and completes
-    /// the 2-3 it gets. However the attacker times evaluations (every epoch, or after gaps), the
-    /// victim is never slashed.
+    /// the 3 it is paid for. However the attacker times evaluations (every epoch, or after gaps),
+    /// expected is what was paid, never the declaration, and the victim is never charged (the
+    /// shortfall rule: no strikes, no penalty).
     function test_lowDemandEpochs_neverSlashHonestSink() public {
         _stream(src, id, 2e13); // 6 tasks/epoch over both sinks: 3 each
         _toJudgeable();
         tracker.advanceEpoch(id, victim);
         uint256 salt;
         for (uint256 i; i < 12; ++i) {
-            vm.warp(block.timestamp + 100);
-            _complete(id, victim, victimKey, src, srcKey, 2, ++salt);
+            vm.warp(block.timestamp + 150); // the source's credit covers 3 receipts by now
+            _complete(id, victim, victimKey, src, srcKey, 3, ++salt);
             uint256 gap = i % 3 == 0 ? 1 : 0; // sometimes the attacker waits an extra epoch
             _toJudgeable();
             if (gap == 1) {
-                vm.warp(block.timestamp + 100);
-                _complete(id, victim, victimKey, src, srcKey, 2, ++salt);
+                vm.warp(block.timestamp + 150);
+                _complete(id, victim, victimKey, src, srcKey, 3, ++salt);
                 _toJudgeable();
             }
+            uint256 e = tracker.windowOf(id, victim).epoch;
+            vm.expectEmit(true, true, true, true, address(tracker));
+            emit CompletionTracker.EpochEvaluated(id, victim, e, 1 + gap, 3 * (1 + gap), 3 * (1 + gap), 0, 0);
             vm.prank(mallory);
             tracker.advanceEpoch(id, victim);
             assertEq(tracker.windowOf(id, victim).strikes, 0, "never a strike");

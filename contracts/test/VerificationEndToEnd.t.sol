@@ -9,7 +9,9 @@ import {CapacityMath} from "../src/libraries/CapacityMath.sol";
 /// @notice End to end on the real GDA with all three mechanisms: capacity declared by relayed
 /// attestations, work verified by dual-signed receipts, prices moved by backlogs and demand.
 /// A sink that over-declares is slashed after 3 epochs and its stream share drops in that same
-/// transaction; a sink whose price rises loses share to cheaper sinks.
+/// transaction; a sink whose price rises loses share to cheaper sinks. This suite deploys the
+/// seeds' strike rule (Rule.Strikes); the default shortfall rule end to end is in
+/// ShortfallRule.t.sol.
 contract VerificationEndToEndTest is BPETest {
     bytes32 internal id;
     address internal relayer = makeAddr("relayer");
@@ -19,6 +21,11 @@ contract VerificationEndToEndTest is BPETest {
     mapping(address => uint256) internal keyOf;
     mapping(address => uint256) internal nonceOf;
     uint256 internal salt;
+
+    /// @dev The strike rule, selectable at deployment.
+    function _verificationRule() internal pure override returns (CompletionTracker.Rule) {
+        return CompletionTracker.Rule.Strikes;
+    }
 
     function setUp() public override {
         super.setUp();

@@ -9,6 +9,7 @@ interface ICapacityRegistry is ICapacitySignal {
     struct TaskType {
         address creator;
         uint32 sinkCount;
+        uint32 stakeUnitsPerTask; // stake units that back one task/epoch of capacity (and its penalty)
         ISuperToken token;
         uint96 pricePerTask; // creation price, token wei per task; the PricingCurve moves from it
         uint256 bufferMax; // token wei the escrow buffer may hold for this task type

@@ -13,12 +13,14 @@ library CapacityMath {
     /// 1 / (1 + OVERFLOW_ALL) of the inflow (sink units cannot be zeroed in O(1)).
     uint256 internal constant OVERFLOW_ALL = 1_000_000;
 
-    /// @notice Capacity cap of a stake: sqrt(stake / stakeUnit), zero below the minimum stake.
-    /// @dev Concave in stake, so splitting a stake over n identities yields only sqrt(n) times
-    /// the capacity, and the minimum stake makes small identities worthless.
+    /// @notice Capacity cap of a stake, in stake units: stake / stakeUnit, zero below the minimum
+    /// stake. Each task type converts units into capacity at its own stakeUnitsPerTask.
+    /// @dev Linear in stake, so splitting a stake over n identities gains nothing (and costs the
+    /// minimum stake n times). The seeds' sqrt(stake / stakeUnit) rewarded splitting: n identities
+    /// got sqrt(n) times the capacity, and it bound honest sinks below their real capacity.
     function capacityCap(uint256 stakeAmount, uint256 minStake, uint256 stakeUnit) internal pure returns (uint256) {
         if (stakeAmount < minStake) return 0;
-        return Math.sqrt(stakeAmount / stakeUnit);
+        return stakeAmount / stakeUnit;
     }
 
     /// @notice One EWMA step `alpha * target + (1 - alpha) * prev`, in basis points.
@@ -80,7 +82,11 @@ library CapacityMath {
 
     /// @notice Price multiplier (bps) of a sink's queue premium: 1 + gamma * backlog / capacity,
     /// capped at MAX_PREMIUM_RATIO backlogs per unit of capacity (and at that cap without capacity).
-    function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps) internal pure returns (uint256) {
+    function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps)
+        internal
+        pure
+        returns (uint256)
+    {
         uint256 ratioBps = capacity == 0
             ? (backlog == 0 ? 0 : MAX_PREMIUM_RATIO * BPS)
             : Math.min(Math.mulDiv(backlog, BPS, capacity), MAX_PREMIUM_RATIO * BPS);

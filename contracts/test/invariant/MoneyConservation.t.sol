@@ -36,7 +36,7 @@ contract MoneyConservationTest is BPETest {
         pipeline.createPipeline(stages);
 
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](20);
+        bytes4[] memory selectors = new bytes4[](21);
         selectors[0] = MoneyHandler.stream.selector;
         selectors[1] = MoneyHandler.stream.selector; // streams change often
         selectors[2] = MoneyHandler.deposit.selector;
@@ -57,6 +57,7 @@ contract MoneyConservationTest is BPETest {
         selectors[17] = MoneyHandler.hostileTaskType.selector;
         selectors[18] = MoneyHandler.decoyTaskType.selector;
         selectors[19] = MoneyHandler.flashStream.selector;
+        selectors[20] = MoneyHandler.returnPay.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -65,9 +66,9 @@ contract MoneyConservationTest is BPETest {
         vm.roll(handler.currentBlock());
     }
 
-    /// @notice Everything the sources paid == what the sinks received from the pools + what the
-    /// buffer holds (its balance and its unclaimed overflow in the pools) + the GDA remainder the
-    /// PoolAdmins hold, not swept yet. Exact.
+    /// @notice Everything the sources paid == what the sinks received from the pools, less what they
+    /// handed back, + what the buffer holds (its balance and its unclaimed overflow in the pools) +
+    /// the GDA remainder the PoolAdmins hold, not swept yet. Exact.
     /// @notice One campaign checks every identity below after every call (each invariant_
     /// function is a campaign of its own in forge, and these share one handler, so one campaign
     /// with more runs buys more coverage per second than five).
@@ -77,13 +78,13 @@ contract MoneyConservationTest is BPETest {
         _sync();
         MoneyHandler.Snapshot memory s = handler.snapshot();
 
-        // 1. Everything the sources paid == what the sinks received from the pools + what the
-        //    buffer holds (its balance and its overflow still in the pools) + the GDA remainder
-        //    the PoolAdmins have not swept yet.
+        // 1. Everything the sources paid == what the sinks received from the pools (less what
+        //    they handed back to the buffer) + what the buffer holds (its balance and its
+        //    overflow still in the pools) + the GDA remainder the PoolAdmins have not swept yet.
         assertEq(
             s.paidBySources,
-            s.sinksReceived + s.bufferBalance + s.bufferClaimable + s.adminBalance,
-            "sources paid == sinks received + buffer + unswept remainder"
+            s.sinksReceived - s.sinksReturned + s.bufferBalance + s.bufferClaimable + s.adminBalance,
+            "sources paid == sinks received - returned + buffer + unswept remainder"
         );
 
         // 2. The Super Token ledger of every account involved (pools included) sums to what was
@@ -97,9 +98,9 @@ contract MoneyConservationTest is BPETest {
         assertEq(token.totalSupply(), minted);
 
         // 3. A pool holds exactly what its disconnected members (the buffer, unconnected sinks)
-        //    can claim; a sink's money is its balance plus its claimable.
+        //    can claim; a sink's money is its balance plus its claimable plus what it handed back.
         assertEq(s.poolMismatches, 0, "pool holding == its members' claimable");
-        assertEq(s.sinkMismatches, 0, "sink balance + claimable == received");
+        assertEq(s.sinkMismatches, 0, "sink balance + claimable + returned == received");
 
         // 4. Buffer levels: the per-type ledgers, summed, are what the buffer holds plus what
         //    the pools owe it.
@@ -135,8 +136,9 @@ contract MoneyConservationTest is BPETest {
         assertEq(token.balanceOf(address(bpPool)), 0, "nothing ever with the BackpressurePool");
         assertEq(
             handler.paidBySources(),
-            handler.receivedBySinks() + buffer.bufferLevel(ids[0]) + buffer.bufferLevel(ids[1]),
-            "sources paid == sinks received + buffer levels"
+            handler.receivedBySinks() - handler.returnedBySinks() + buffer.bufferLevel(ids[0])
+                + buffer.bufferLevel(ids[1]),
+            "sources paid == sinks received - returned + buffer levels"
         );
     }
 }

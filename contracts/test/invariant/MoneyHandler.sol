@@ -135,13 +135,16 @@ contract MoneyHandler is Handler {
         registry.reportBacklog(id, bound(backlog, 0, 150));
     }
 
-    /// @notice A sink moves cap between its task types (anywhere within the room it has).
+    /// @notice A sink moves cap between its task types (anywhere within the room it has: the
+    /// tasks the cap not allotted to its other registrations backs at this type's stake per task).
     function setAllowance(uint256 sinkSeed, uint256 typeSeed, uint256 allowance) external clock("setAllowance") {
         address sink = sinks[sinkSeed % 5];
         bytes32 id = ids[typeSeed % 2];
         if (!registry.isRegistered(id, sink)) return;
-        uint256 room = stakeManager.getCapacityCap(sink) + registry.sinkState(id, sink).allowance
-            - registry.allocatedCapacity(sink);
+        uint256 perTask = registry.taskType(id).stakeUnitsPerTask;
+        uint256 others = registry.allocatedCapacity(sink) - uint256(registry.sinkState(id, sink).allowance) * perTask;
+        uint256 cap = stakeManager.getCapacityCap(sink);
+        uint256 room = cap > others ? (cap - others) / perTask : 0;
         vm.prank(sink);
         registry.setAllowance(id, bound(allowance, 0, room));
     }
@@ -155,10 +158,10 @@ contract MoneyHandler is Handler {
         _register(sink, id);
     }
 
-    /// @dev A sink whose cap is all allotted halves its first registration's allowance, so that a
-    /// new registration has some of the cap to back it.
+    /// @dev A sink whose cap left backs not one more task halves its first registration's
+    /// allowance, so that a new registration has some of the cap to back it.
     function _makeRoom(address sink) internal {
-        if (registry.allocatedCapacity(sink) < stakeManager.getCapacityCap(sink)) return;
+        if (registry.allocatedCapacity(sink) + STAKE_UNITS_PER_TASK <= stakeManager.getCapacityCap(sink)) return;
         bytes32 first = registry.registrationsOf(sink)[0];
         uint256 half = registry.sinkState(first, sink).allowance / 2;
         vm.prank(sink);
@@ -188,6 +191,24 @@ contract MoneyHandler is Handler {
         catch (bytes memory err) {
             _unexpected(err);
         }
+    }
+
+    /// @notice A sink hands pay it cannot earn back to a task type's buffer (EscrowBuffer.returnPayment):
+    /// never refused, whatever the buffer's level.
+    function returnPay(uint256 sinkSeed, uint256 typeSeed, uint256 amount) external clock("returnPay") {
+        address sink = sinks[sinkSeed % 5];
+        bytes32 id = ids[typeSeed % 2];
+        uint256 balance = token.balanceOf(sink);
+        if (balance == 0) return;
+        amount = bound(amount, 1, balance);
+        vm.startPrank(sink);
+        token.approve(address(buffer), amount);
+        try buffer.returnPayment(id, amount) {
+            ++calls["returnPay ok"];
+        } catch (bytes memory err) {
+            _unexpected(err);
+        }
+        vm.stopPrank();
     }
 
     /// @notice Anyone may claim a member's pool money for it (moves it from the pool to the member).
@@ -252,7 +273,8 @@ contract MoneyHandler is Handler {
             hostile.bootstrap(factory, "Hostile", "HST", mallory, 1e24);
             _stake(mallory, MIN_SINK_STAKE);
             vm.prank(mallory);
-            hostileId = registry.registerTaskType("hostile", ISuperToken(address(hostile)), PRICE, 1e18);
+            hostileId =
+                registry.registerTaskType("hostile", ISuperToken(address(hostile)), PRICE, 1e18, STAKE_UNITS_PER_TASK);
         }
         address sink = sinks[sinkSeed % 5];
         if (
@@ -280,7 +302,11 @@ contract MoneyHandler is Handler {
         if (stakeManager.getStake(mallory) < MIN_SINK_STAKE) _stake(mallory, MIN_SINK_STAKE);
         vm.prank(mallory);
         try registry.registerTaskType(
-            string.concat("decoy-", vm.toString(block.number)), ISuperToken(address(decoy)), PRICE, 1e18
+            string.concat("decoy-", vm.toString(block.number)),
+            ISuperToken(address(decoy)),
+            PRICE,
+            1e18,
+            STAKE_UNITS_PER_TASK
         ) {
             _unexpected("a decoy-host token was accepted");
         } catch (bytes memory err) {
@@ -331,7 +357,8 @@ contract MoneyHandler is Handler {
         uint256 sinksReceived; // from both pools, claimed or not
         uint256 sinksBalance;
         uint256 sinksClaimable;
-        uint256 sinkMismatches; // sinks whose balance + claimable != received
+        uint256 sinksReturned; // handed back to the buffer (returnPayment)
+        uint256 sinkMismatches; // sinks whose balance + claimable + returned != received
         uint256 bufferBalance;
         uint256 bufferClaimable; // its overflow still in the pools
         uint256 bufferLevels; // sum of bufferLevel over both task types
@@ -350,14 +377,17 @@ contract MoneyHandler is Handler {
         for (uint256 i; i < 5; ++i) {
             uint256 received;
             uint256 claimable;
+            uint256 returned;
             for (uint256 t; t < 2; ++t) {
                 received += _received(ids[t], sinks[i]);
                 uint256 c = _claimable(ids[t], sinks[i]);
                 claimable += c;
                 claimableInPool[t] += c;
+                returned += buffer.returnedBy(ids[t], sinks[i]);
             }
             uint256 balance = token.balanceOf(sinks[i]);
-            if (balance + claimable != received) ++s.sinkMismatches;
+            if (balance + claimable + returned != received) ++s.sinkMismatches;
+            s.sinksReturned += returned;
             s.sinksReceived += received;
             s.sinksClaimable += claimable;
             s.sinksBalance += balance;
@@ -379,6 +409,14 @@ contract MoneyHandler is Handler {
     function paidBySources() external view returns (uint256 paid) {
         for (uint256 j; j < 3; ++j) {
             paid += SOURCE_FUNDS - uint256(_holding(sources[j]));
+        }
+    }
+
+    function returnedBySinks() external view returns (uint256 total) {
+        for (uint256 i; i < 5; ++i) {
+            for (uint256 t; t < 2; ++t) {
+                total += buffer.returnedBy(ids[t], sinks[i]);
+            }
         }
     }
 

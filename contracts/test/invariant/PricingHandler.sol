@@ -48,7 +48,7 @@ contract PricingHandler is Handler, DemandMeter {
         uint256 price = registry.pricePerTask(id);
         floorFee = Math.max(1, price * pricing.floorBps() / BPS);
         ceilingFee = price * pricing.ceilingBps() / BPS;
-        uint96[3] memory stakes = [uint96(100e18), 400e18, 2_500e18]; // caps 10, 20, 50
+        uint96[3] memory stakes = [uint96(100e18), 400e18, 2_500e18]; // caps 5, 20, 125 tasks/epoch
         for (uint256 i; i < 3; ++i) {
             (sinks[i], keys[i]) = _keyedSink(string.concat("pricing-sink-", vm.toString(i)), id, stakes[i]);
         }

@@ -29,7 +29,6 @@ contract RegistryHandler is Handler {
         _startClock();
     }
 
-
     /// @notice Declares, waiting out the rate limit and any pending commitment first.
     function declare(uint256 sinkSeed, uint256 typeSeed, uint256 capacity) external clock("declare") {
         address sink = sinks[sinkSeed % 4];
@@ -43,7 +42,7 @@ contract RegistryHandler is Handler {
         if (s.lastUpdate != 0 && block.timestamp < s.lastUpdate + MIN_UPDATE_INTERVAL) {
             vm.warp(s.lastUpdate + MIN_UPDATE_INTERVAL);
         }
-        _declare(sink, id, bound(capacity, 0, 80));
+        _declare(sink, id, bound(capacity, 0, 150));
         lastSink = sink;
         lastId = id;
     }
@@ -57,7 +56,7 @@ contract RegistryHandler is Handler {
         if (s.index == 0 || s.lastUpdate == 0 || block.timestamp >= s.lastUpdate + MIN_UPDATE_INTERVAL) return;
         CapacityRegistry.Commitment memory c = registry.commitmentOf(id, sink);
         if (c.hash != bytes32(0) && block.number <= c.blockNumber + COMMIT_TIMEOUT) return;
-        capacity = bound(capacity, 0, 80);
+        capacity = bound(capacity, 0, 150);
         uint256 smoothed = s.smoothed;
         bytes32 nonce = _commit(sink, id, capacity);
         vm.roll(block.number + 1);
@@ -78,7 +77,7 @@ contract RegistryHandler is Handler {
         if (!registry.isRegistered(id, sink)) return;
         CapacityRegistry.Commitment memory c = registry.commitmentOf(id, sink);
         if (c.hash != bytes32(0) && block.number <= c.blockNumber + COMMIT_TIMEOUT) return;
-        _commit(sink, id, bound(capacity, 0, 80));
+        _commit(sink, id, bound(capacity, 0, 150));
     }
 
     /// @notice An attestation as the OffchainAggregator relays it (signature already checked):
@@ -90,7 +89,7 @@ contract RegistryHandler is Handler {
         address sink = sinks[sinkSeed % 4];
         bytes32 id = ids[typeSeed % 3];
         CapacityRegistry.SinkState memory s = registry.sinkState(id, sink);
-        capacity = bound(capacity, 0, 80);
+        capacity = bound(capacity, 0, 150);
         backlog = bound(backlog, 0, 200);
         // mostly a higher nonce (sometimes skipping some), sometimes a replay of the last one
         uint256 nonce = nonceStep % 4 == 0 ? s.nonce : s.nonce + 1 + nonceStep % 3;
@@ -144,24 +143,26 @@ contract RegistryHandler is Handler {
         }
     }
 
-    /// @notice The sink moves its allowance anywhere up to two past its room: within the cap it
-    /// must succeed (capacity at most the allowance, units exact), beyond it revert.
+    /// @notice The sink moves its allowance anywhere up to two tasks past its room: within the cap
+    /// (allowances weighted by stake units per task) it must succeed (capacity at most the
+    /// allowance, units exact), beyond it revert.
     function setAllowance(uint256 sinkSeed, uint256 typeSeed, uint256 allowance) external clock("setAllowance") {
         address sink = sinks[sinkSeed % 4];
         bytes32 id = ids[typeSeed % 3];
         CapacityRegistry.SinkState memory s = registry.sinkState(id, sink);
         if (s.index == 0) return;
         uint256 cap = stakeManager.getCapacityCap(sink);
-        uint256 others = registry.allocatedCapacity(sink) - s.allowance;
-        allowance = bound(allowance, 0, cap - others + 2);
+        uint256 perTask = registry.taskType(id).stakeUnitsPerTask;
+        uint256 others = registry.allocatedCapacity(sink) - uint256(s.allowance) * perTask;
+        allowance = bound(allowance, 0, (cap - others) / perTask + 2);
         vm.prank(sink);
         try registry.setAllowance(id, allowance) {
-            if (others + allowance > cap) _violation("allowance beyond the cap accepted");
+            if (others + allowance * perTask > cap) _violation("allowance beyond the cap accepted");
             uint256 smoothed = registry.getSmoothedCapacity(id, sink);
             if (smoothed != (s.smoothed < allowance ? s.smoothed : allowance)) _violation("setAllowance: capacity");
             if (_units(id, sink) != registry.weightOf(id, sink) * UNIT_SCALE) _violation("setAllowance: units");
         } catch (bytes memory err) {
-            if (others + allowance <= cap || bytes4(err) != CapacityRegistry.AllowanceExceedsCap.selector) {
+            if (others + allowance * perTask <= cap || bytes4(err) != CapacityRegistry.AllowanceExceedsCap.selector) {
                 _violation("setAllowance: unexpected revert");
             }
         }
@@ -185,8 +186,10 @@ contract RegistryHandler is Handler {
         if (stakeManager.getStake(sink) < MIN_SINK_STAKE) return;
         uint256 cap = stakeManager.getCapacityCap(sink);
         uint256 allocated = registry.allocatedCapacity(sink);
-        if (allocated >= cap) {
-            // nothing left: registering must fail, then the sink frees half of one allowance
+        uint256 perTask = registry.taskType(id).stakeUnitsPerTask;
+        if (cap < allocated + perTask) {
+            // the cap left backs not one task here: registering must fail, then the sink frees
+            // half of one allowance
             vm.prank(sink);
             try registry.registerSink(id) {
                 _violation("registered without capacity left");
@@ -205,7 +208,7 @@ contract RegistryHandler is Handler {
             vm.prank(sink);
             registry.setAllowance(donor, allowance / 2);
         }
-        uint256 room = cap - registry.allocatedCapacity(sink);
+        uint256 room = (cap - registry.allocatedCapacity(sink)) / perTask;
         _register(sink, id);
         _connect(sink, id);
         if (registry.sinkState(id, sink).allowance != room) _violation("registration did not get the room left");

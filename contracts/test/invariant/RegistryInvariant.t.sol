@@ -76,16 +76,22 @@ contract RegistryInvariantTest is BPETest {
                 _pool(ids[t]).getTotalUnits(), unitSum + _units(ids[t], address(buffer)), "pool units: sinks + buffer"
             );
         }
-        // per sink: allocatedCapacity == sum of its allowances <= cap; locks agree
+        // per sink: allocatedCapacity == sum of its allowances, each times its task type's stake
+        // units per task, <= cap; locks agree
         for (uint256 i; i < handler.sinkCount(); ++i) {
             address sink = handler.sinks(i);
             bytes32[] memory regs = registry.registrationsOf(sink);
             uint256 allotted;
             for (uint256 r; r < regs.length; ++r) {
                 assertTrue(registry.isRegistered(regs[r], sink));
-                allotted += registry.sinkState(regs[r], sink).allowance;
+                allotted += uint256(registry.sinkState(regs[r], sink).allowance)
+                * registry.taskType(regs[r]).stakeUnitsPerTask;
             }
-            assertEq(registry.allocatedCapacity(sink), allotted, "allocatedCapacity == sum of allowances");
+            assertEq(
+                registry.allocatedCapacity(sink),
+                allotted,
+                "allocatedCapacity == sum of allowances * stake units per task"
+            );
             assertLe(allotted, stakeManager.getCapacityCap(sink), "allowances <= cap");
             assertEq(stakeManager.accountOf(sink).registrations, regs.length, "locks == registrations");
             for (uint256 t; t < 3; ++t) {

@@ -22,7 +22,6 @@ contract StakeHandler is Handler {
         _startClock();
     }
 
-
     function _account(address who) internal view returns (StakeManager.Account memory) {
         return stakeManager.accountOf(who);
     }
@@ -103,8 +102,10 @@ contract StakeHandler is Handler {
         bytes32 id = ids[typeSeed % 2];
         if (registry.isRegistered(id, who)) return;
         if (stakeManager.getStake(who) < MIN_SINK_STAKE) return;
-        if (registry.allocatedCapacity(who) >= stakeManager.getCapacityCap(who)) {
-            // the whole cap backs the other registration: free half of it first
+        uint256 cap = stakeManager.getCapacityCap(who);
+        uint256 allocated = registry.allocatedCapacity(who);
+        if (cap < allocated + STAKE_UNITS_PER_TASK) {
+            // the cap left backs not one task here: free half of the other registration first
             bytes32 other = ids[(typeSeed + 1) % 2];
             uint256 half = registry.sinkState(other, who).allowance / 2;
             vm.prank(who);

@@ -54,6 +54,10 @@ abstract contract BPETest is Test {
     uint256 internal constant ATTESTATION_MAX_AGE = 600;
     uint256 internal constant ATTESTATION_MAX_SKEW = 30;
     uint256 internal constant RECEIPT_GRACE = 60;
+    /// @dev Stake units backing one task/epoch of capacity in the fixture's task types: with a
+    /// 1e18 stake unit, 400 tokens back 20 tasks/epoch, 900 back 45, 1600 back 80, and one task of
+    /// shortfall costs 20 tokens under the shortfall rule.
+    uint256 internal constant STAKE_UNITS_PER_TASK = 20;
 
     SuperfluidFrameworkDeployer.Framework internal sf;
     TestToken internal underlying;
@@ -142,7 +146,9 @@ abstract contract BPETest is Test {
             registry, bpPool, EPOCH, TARGET_UTILIZATION_BPS, MAX_FEE_STEP_BPS, FEE_FLOOR_BPS, FEE_CEILING_BPS
         );
         aggregator = new OffchainAggregator(registry, ATTESTATION_MAX_AGE, ATTESTATION_MAX_SKEW);
-        tracker = new CompletionTracker(sf.host, registry, bpPool, stakeManager, buffer, pricing, EPOCH, RECEIPT_GRACE);
+        tracker = new CompletionTracker(
+            sf.host, registry, bpPool, stakeManager, buffer, pricing, EPOCH, RECEIPT_GRACE, _verificationRule()
+        );
         assertEq(address(registry), registryAddr, "registry address");
         assertEq(address(bpPool), poolAddr, "pool address");
         assertEq(address(buffer), bufferAddr, "buffer address");
@@ -150,6 +156,12 @@ abstract contract BPETest is Test {
         assertEq(address(pricing), pricingAddr, "pricing address");
         assertEq(address(aggregator), aggregatorAddr, "aggregator address");
         assertEq(address(tracker), slasher, "tracker address");
+    }
+
+    /// @notice The verification rule the fixture deploys: the shortfall penalty (the default);
+    /// suites about the seeds' strike rule override this.
+    function _verificationRule() internal pure virtual returns (CompletionTracker.Rule) {
+        return CompletionTracker.Rule.Shortfall;
     }
 
     function deployment() external view returns (Deployment memory) {
@@ -198,7 +210,7 @@ abstract contract BPETest is Test {
     function _taskType(string memory name, uint256 maxBuffer) internal returns (bytes32 id) {
         if (stakeManager.getStake(creator) < MIN_SINK_STAKE) _stake(creator, MIN_SINK_STAKE);
         vm.prank(creator);
-        id = registry.registerTaskType(name, token, PRICE, maxBuffer);
+        id = registry.registerTaskType(name, token, PRICE, maxBuffer, STAKE_UNITS_PER_TASK);
     }
 
     /// @notice A task type created by `who` (who must hold the minimum stake) with a given price.
@@ -207,7 +219,7 @@ abstract contract BPETest is Test {
         returns (bytes32 id)
     {
         vm.prank(who);
-        id = registry.registerTaskType(name, token, price, maxBuffer);
+        id = registry.registerTaskType(name, token, price, maxBuffer, STAKE_UNITS_PER_TASK);
     }
 
     /// @notice A sink with `stakeAmount` staked, registered in `id` and connected to its pool.
@@ -265,7 +277,7 @@ abstract contract BPETest is Test {
     }
 
     /// @notice The market most tests start from: sinks "a", "b", "c" with stakes 400/900/1600
-    /// (caps 20/30/40) registered in a new task type and settled at capacities 10/20/30.
+    /// (caps 20/45/80 tasks/epoch) registered in a new task type and settled at capacities 10/20/30.
     function _market123(string memory name, uint256 maxBuffer)
         internal
         returns (bytes32 id, address a, address b, address c)
