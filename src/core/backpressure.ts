@@ -1,112 +1,64 @@
 /**
- * Queue-aware backpressure (SPEC section 3): the max-weight rule of Tassiulas–Ephremides in its fluid
- * (water-filling) form, fed by declared capacity and reported backlogs.
+ * Backpressure (SPEC section 3) that holds up under overload and untrustworthy reports: every sink is
+ * offered what it can serve next step, the rest waits in the buffer (or the sources pause).
  *
- * Inputs per sink k (same money unit per step): declared capacity d_k (stake-capped, smoothed) and
- * reported backlog q_k (paid work not yet done). Per task type: this step's inflow R and the buffer
- * content B. The money to place is M = R + B (the buffer is re-offered every step, so it drains into
- * spare capacity as soon as there is any).
+ * Inputs per sink k (money per step): its estimated capacity c_k (capacityEstimate.ts: measured from
+ * completions, the declaration until then, never above the stake cap) and its ledger backlog q_k
+ * (paid minus completed: the protocol knows both, so no report is needed). Per task type: this step's
+ * inflow R and the buffer content B; the money to place is M = R + B.
  *
- *  1. Spare first. spare_k = max(0, d_k - q_k). If M <= sum(spare), every spare is filled by the same
- *     fraction: `x_k = spare_k * M / sum(spare)` — no sink ever gets more than its spare, the buffer
- *     empties.
- *  2. Beyond spare, the buffer is a queue like the sinks' ones. Its level is B / sum(d) (steps of the
- *     total declared capacity), a sink's is q_k / d_k. Money is held in the buffer only while every
- *     sink's backlog exceeds the buffer's: it keeps `min(M - sum(spare), sum(d) * min_k(q_k / d_k))`.
- *     In particular nothing is held while any sink reports an empty queue.
- *  3. The rest goes to the sinks by water-filling to a common level (see waterFilling.ts):
- *     `x_k = max(0, m * d_k - q_k)`. Money above declared capacity is spread in proportion to
- *     declared capacity among the sinks with the least backlog — never per identity, so splitting a
- *     stake gains nothing extra — and a sink whose real capacity is below its declaration builds a
- *     backlog and stops receiving the excess: backlogs steer money to real spare capacity even when
- *     declarations are wrong.
- *  4. If the buffer would exceed bufferMax, the sources pause for the difference (`refused`).
+ *  1. Room: `room_k = max(0, (1 + probe) * c_k - q_k)`, what the sink can finish next step, plus a
+ *     small probe margin. The margin keeps a standing backlog of `probe * c_k` at a saturated sink, so
+ *     its completions keep measuring its capacity, and lets an under-estimated sink show it can do
+ *     more (its estimate then rises by up to the margin per step).
+ *  2. Pay `min(M, sum(room))`, every room filled by the same fraction (`x_k = room_k * f`): at most
+ *     one step of room per sink, whatever the buffer holds, so a full buffer drains at the rate the
+ *     sinks can absorb and never in a burst.
+ *  3. The rest stays in the buffer; beyond `bufferMax` the sources pause for the difference
+ *     (`refused`). Under overload this is the only place excess money can go without being wasted.
  *
- * O(n) per call, no allocation with a caller-owned workspace and result record.
+ * Capacity enters in proportion, never per identity: splitting a sink into parts with proportional
+ * capacity and backlog changes nothing. With true capacity, true backlog and probe 0 this is the
+ * `optimal` oracle (optimal.ts). O(n) per call, no allocation.
  */
 import { newStepResult, type MutNumArray, type NumArray, type StepResult } from './types.ts';
-import {
-  createWorkspace,
-  ensureWorkspace,
-  fillSpareInto,
-  fillToLevelInto,
-  solveLevelFromSums,
-  type Workspace,
-} from './waterFilling.ts';
 import { checkAmount, checkArrays } from './validate.ts';
-import { holdInBuffer } from './bufferLimit.ts';
+import { payWithinRoom } from './bufferLimit.ts';
+
+/** Probe margin: a sink is offered up to 5 % more than its estimated capacity (minus its backlog). */
+export const PROBE = 0.05;
 
 /**
- * Low-level form for hot loops: writes per-sink payments into `out` (same length as `declared`),
- * fills `res`, and returns it. `buffer` must be <= `bufferMax` for the refusal bound to hold.
+ * Low-level form for hot loops: writes per-sink payments into `out` (same length as `capacity`),
+ * fills `res` and returns it. `buffer` must be <= `bufferMax` for the refusal bound to hold.
  */
 export function backpressureInto(
-  declared: NumArray,
+  capacity: NumArray,
   backlog: NumArray,
   inflow: number,
   buffer: number,
   bufferMax: number,
   out: MutNumArray,
   res: StepResult,
-  ws: Workspace,
+  probe = PROBE,
 ): StepResult {
-  const n = declared.length;
-  const idx = ensureWorkspace(ws, n).idx;
-  let cnt = 0;
-  let spare = 0;
-  let dAct = 0;
-  let qAct = 0;
-  let dAll = 0;
-  let qAll = 0;
-  let qMin = 1;
-  let dMin = 0;
+  const n = capacity.length;
+  const head = 1 + probe;
+  let room = 0;
   for (let k = 0; k < n; k++) {
-    const d = declared[k];
-    if (!(d > 0)) continue;
-    const q = backlog[k];
-    dAll += d;
-    qAll += q;
-    if (q < d) {
-      spare += d - q;
-      dAct += d;
-      qAct += q;
-    } else idx[cnt++] = k;
-    // lowest backlog level q / d, compared by cross-multiplication (no division per sink)
-    if (q * dMin < qMin * d) {
-      qMin = q;
-      dMin = d;
-    }
+    const c = capacity[k];
+    let r = c > 0 ? head * c - backlog[k] : 0;
+    if (r < 0) r = 0;
+    out[k] = r;
+    room += r;
   }
-  const lamMin = dMin > 0 ? qMin / dMin : Infinity;
-  const money = inflow + buffer;
-  res.spare = spare;
-  if (money <= spare) {
-    res.toSinks = fillSpareInto(declared, backlog, money, spare, out);
-    res.buffer = 0;
-    res.refused = 0;
-    res.level = spare > 0 ? money / spare : 0;
-    return res;
-  }
-  // Beyond spare. The buffer keeps what the sinks' backlogs say they have no room for.
-  const excess = money - spare;
-  holdInBuffer(res, dAll > 0 ? Math.min(excess, dAll * lamMin) : excess, inflow, bufferMax);
-  const toSinks = money - res.refused - res.buffer;
-  if (dAll > 0 && toSinks > 0) {
-    const m = solveLevelFromSums(declared, backlog, toSinks, dAct, qAct, dAll, qAll, ws, cnt);
-    res.toSinks = fillToLevelInto(declared, backlog, m, out);
-    res.level = m;
-  } else {
-    for (let k = 0; k < n; k++) out[k] = 0;
-    res.toSinks = 0;
-    res.level = 0;
-  }
-  return res;
+  return payWithinRoom(out, room, inflow, buffer, bufferMax, res);
 }
 
 export interface BackpressureInput {
-  /** Declared capacity per sink (stake-capped, smoothed), money per step. */
-  declared: NumArray;
-  /** Reported backlog per sink, same unit. */
+  /** Estimated capacity per sink (capacityEstimate), money per step. */
+  capacity: NumArray;
+  /** Ledger backlog per sink (paid minus completed), same unit. */
   backlog: NumArray;
   /** New money this step (the sources' streams over one step). */
   inflow: number;
@@ -114,6 +66,8 @@ export interface BackpressureInput {
   buffer?: number;
   /** Buffer limit (default Infinity). */
   bufferMax?: number;
+  /** Probe margin (default PROBE). */
+  probe?: number;
 }
 
 export interface Allocation extends StepResult {
@@ -123,14 +77,16 @@ export interface Allocation extends StepResult {
 
 /** Convenience form for the keeper and the SDK: validates, allocates its own output. */
 export function allocateBackpressure(input: BackpressureInput): Allocation {
-  const { declared, backlog, inflow } = input;
+  const { capacity, backlog, inflow } = input;
   const buffer = input.buffer ?? 0;
   const bufferMax = input.bufferMax ?? Infinity;
-  checkArrays({ declared, backlog });
+  const probe = input.probe ?? PROBE;
+  checkArrays({ capacity, backlog });
   checkAmount('inflow', inflow);
   checkAmount('buffer', buffer);
   if (!(bufferMax >= 0)) throw new RangeError('bufferMax must be >= 0');
-  const pay = new Float64Array(declared.length);
-  const res = backpressureInto(declared, backlog, inflow, buffer, bufferMax, pay, newStepResult(), createWorkspace(declared.length));
+  if (!(probe >= 0 && Number.isFinite(probe))) throw new RangeError('probe must be a finite number >= 0');
+  const pay = new Float64Array(capacity.length);
+  const res = backpressureInto(capacity, backlog, inflow, buffer, bufferMax, pay, newStepResult(), probe);
   return { ...res, pay };
 }

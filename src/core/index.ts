@@ -6,25 +6,31 @@
  */
 export type { NumArray, MutNumArray, StepResult } from './types.ts';
 export { newStepResult } from './types.ts';
-export { isqrt, stakeCap, stakeCapFloat, stakeCapsInto } from './stakeCap.ts';
+export type { CapRule } from './stakeCap.ts';
+export { CAP_RULES, capFloat, isqrt, linearStakeCap, stakeCap, stakeCapFloat, stakeCapsInto } from './stakeCap.ts';
 export { BPS, ewmaStep, ewmaStepsToReach, ewmaFloat, ewmaInto } from './ewma.ts';
 export { capacityUnits, capacityUnitsOf, unitShares } from './units.ts';
 export { REBALANCE_THRESHOLD_BPS, needsUpdate } from './deadband.ts';
 export { OVERFLOW_ALL, overflowUnits, overflowShare } from './overflow.ts';
-export { holdInBuffer } from './bufferLimit.ts';
+export { holdInBuffer, payWithinRoom } from './bufferLimit.ts';
 export { REMAINDER_TOLERANCE_BPS, remainderWorthFolding } from './remainder.ts';
-export type { Workspace } from './waterFilling.ts';
-export {
-  createWorkspace,
-  ensureWorkspace,
-  totalSpare,
-  fillSpareInto,
-  fillToLevelInto,
-  solveLevel,
-  solveLevelFromSums,
-} from './waterFilling.ts';
 export type { BackpressureInput, Allocation } from './backpressure.ts';
-export { backpressureInto, allocateBackpressure } from './backpressure.ts';
+export { PROBE, backpressureInto, allocateBackpressure } from './backpressure.ts';
+// Capacity from evidence: completions measure a saturated sink; the declaration is only the prior.
+export { capacityEstimate, measureCapacity, shownCapacity } from './capacityEstimate.ts';
+// Verification of declared capacity: the seeds' strike rule and the shortfall penalty (default).
+export type { StrikeState } from './verification.ts';
+export {
+  SHORTFALL_TOLERANCE_BPS,
+  PENALTY_FACTOR_BPS,
+  STRIKE_THRESHOLD_BPS,
+  STRIKES_TO_SLASH,
+  SLASH_BPS,
+  expectedCompletions,
+  shortfallPenalty,
+  strikeSlash,
+  stakePerTask,
+} from './verification.ts';
 export type { OptimalInput } from './optimal.ts';
 export { optimalInto, allocateOptimal } from './optimal.ts';
 export type { ProportionalInput } from './proportional.ts';

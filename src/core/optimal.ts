@@ -1,15 +1,14 @@
 /**
- * The `optimal` oracle: water-filling on TRUE capacity and TRUE backlog. Knowing the real spare
- * capacity exactly, anything beyond it would only build backlogs (wasted pay), so the oracle fills
- * spare (in proportion to spare when there is more room than money) and holds the rest in the buffer;
- * when the buffer is full the sources pause. It bounds what any allocation rule can achieve in
- * productive payment per step; it is not implementable (nobody knows true capacity).
+ * The `optimal` oracle: backpressure (backpressure.ts) on TRUE capacity and TRUE backlog, without a
+ * probe margin. Knowing the real spare capacity exactly, anything beyond it would only build backlogs
+ * (wasted pay), so the oracle fills spare (in proportion to spare when there is more room than money)
+ * and holds the rest in the buffer; when the buffer is full the sources pause. It bounds what any
+ * allocation rule can achieve in productive payment per step; it is not implementable (nobody knows
+ * true capacity).
  */
 import { newStepResult, type MutNumArray, type NumArray, type StepResult } from './types.ts';
-import { fillSpareInto } from './waterFilling.ts';
 import { checkAmount, checkArrays } from './validate.ts';
-import type { Allocation } from './backpressure.ts';
-import { holdInBuffer } from './bufferLimit.ts';
+import { backpressureInto, type Allocation } from './backpressure.ts';
 
 export function optimalInto(
   capacity: NumArray,
@@ -20,19 +19,7 @@ export function optimalInto(
   out: MutNumArray,
   res: StepResult,
 ): StepResult {
-  let spare = 0;
-  for (let k = 0; k < capacity.length; k++) {
-    const c = capacity[k];
-    const q = backlog[k];
-    if (c > 0 && q < c) spare += c - q;
-  }
-  const money = inflow + buffer;
-  const paid = money < spare ? money : spare;
-  res.spare = spare;
-  res.toSinks = fillSpareInto(capacity, backlog, paid, spare, out);
-  res.level = spare > 0 ? paid / spare : 0;
-  holdInBuffer(res, money - paid, inflow, bufferMax);
-  return res;
+  return backpressureInto(capacity, backlog, inflow, buffer, bufferMax, out, res, 0);
 }
 
 export interface OptimalInput {

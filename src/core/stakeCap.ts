@@ -30,7 +30,7 @@ export function stakeCap(stake: bigint, minStake: bigint, stakeUnit: bigint): bi
 
 /** Float cap for the simulator: `stake >= minStake ? sqrt(stake / stakeUnit) : 0`. */
 export function stakeCapFloat(stake: number, minStake: number, stakeUnit = 1): number {
-  return stake >= minStake && stake > 0 ? Math.sqrt(stake / stakeUnit) : 0;
+  return capFloat('sqrt', stake, minStake, stakeUnit);
 }
 
 /** Float caps of many stakes into `out` (same length). */
@@ -41,4 +41,27 @@ export function stakeCapsInto(
   out: { [i: number]: number; readonly length: number },
 ): void {
   for (let k = 0; k < stakes.length; k++) out[k] = stakeCapFloat(stakes[k], minStake, stakeUnit);
+}
+
+/**
+ * The two cap rules. `sqrt` is the seeds' rule above (concave: n identities back sqrt(n) times the
+ * capacity of one). `linear` backs capacity in proportion to stake, `stake / stakePerTask` (0 below
+ * the minimum stake): splitting a stake over n identities backs exactly the same total capacity, and
+ * every identity must hold the minimum stake, so splitting never gains and costs once an identity's
+ * share falls below the minimum.
+ */
+export type CapRule = 'sqrt' | 'linear';
+export const CAP_RULES: readonly CapRule[] = ['sqrt', 'linear'];
+
+/** Exact linear cap: `stake >= minStake ? stake / stakePerTask : 0` (integer division, as on chain). */
+export function linearStakeCap(stake: bigint, minStake: bigint, stakePerTask: bigint): bigint {
+  if (stake < 0n || minStake < 0n) throw new RangeError('stake and minStake must be >= 0');
+  if (stakePerTask <= 0n) throw new RangeError('stakePerTask must be > 0');
+  return stake < minStake ? 0n : stake / stakePerTask;
+}
+
+/** Float cap under either rule: `unit` is stakeUnit for `sqrt`, stakePerTask for `linear`. */
+export function capFloat(rule: CapRule, stake: number, minStake: number, unit: number): number {
+  if (!(stake >= minStake && stake > 0)) return 0;
+  return rule === 'sqrt' ? Math.sqrt(stake / unit) : stake / unit;
 }

@@ -19,10 +19,24 @@ export function max(a: ArrayLike<number>, from = 0, to = a.length): number {
   return m;
 }
 
-/** Served ratio sigma over [from, to): productive payment over the most that was feasible. */
-export function servedRatio(productive: ArrayLike<number>, feasible: ArrayLike<number>, from: number, to: number): number {
-  const f = sum(feasible, from, to);
-  return f > 0 ? sum(productive, from, to) / f : 1;
+/**
+ * Allocation efficiency over [from, to): productive pay over total pay, sum_t sum_k min(F_k, C_k) /
+ * sum_t sum_k F_k. Steps that pay nothing add nothing (they do not count as efficient); NaN when
+ * nothing was paid in the whole window.
+ */
+export function efficiency(s: { productive: ArrayLike<number>; paid: ArrayLike<number> }, from = 0, to = s.paid.length): number {
+  const p = sum(s.paid, from, to);
+  return p > 0 ? sum(s.productive, from, to) / p : NaN;
+}
+
+/**
+ * Served ratio sigma over [from, to): productive pay over the most that was feasible, the strategy's
+ * own `feasible` series (min(capacity, demand + the money it held) per type and step), so it never
+ * exceeds 1. NaN when nothing was feasible.
+ */
+export function servedRatio(s: { productive: ArrayLike<number>; feasible: ArrayLike<number> }, from = 0, to = s.feasible.length): number {
+  const f = sum(s.feasible, from, to);
+  return f > 0 ? sum(s.productive, from, to) / f : NaN;
 }
 
 /**
@@ -40,15 +54,18 @@ export function firstSustained(length: number, t0: number, window: number, ok: (
   return null;
 }
 
-/** Steps after t0 until eta stays within `tol` (relative) of the reference series for `window` steps. */
+/**
+ * Steps after t0 until `x` stays within `tol` (relative) of the reference series for `window` steps
+ * (a NaN on either side is not within).
+ */
 export function stepsWithin(
-  eta: ArrayLike<number>,
+  x: ArrayLike<number>,
   reference: ArrayLike<number>,
   t0: number,
   tol: number,
   window: number,
 ): number | null {
-  return firstSustained(eta.length, t0, window, (t) => eta[t] >= (1 - tol) * reference[t]);
+  return firstSustained(x.length, t0, window, (t) => x[t] >= (1 - tol) * reference[t]);
 }
 
 /** Steps after t0 until eta stays within `tol` (relative) of a constant level for `window` steps. */

@@ -20,7 +20,7 @@
  *
  * O(n), no allocation: the weights are written into `out` and scaled in place.
  */
-import { holdInBuffer, type MutNumArray, type NumArray, type StepResult } from '../core/index.ts';
+import { payWithinRoom, type MutNumArray, type NumArray, type StepResult } from '../core/index.ts';
 
 /** Default queue premium gamma (premiumBps = 10 000 on chain). */
 export const DEFAULT_GAMMA = 1;
@@ -49,19 +49,6 @@ export function onchainInto(
     out[k] = w;
     absorbable += w;
   }
-  const money = inflow + buffer;
   // R >= A: the sinks get A, the buffer R - A (no drain). R < A: the sinks get R + min(B, A - R).
-  const paid = absorbable > 0 ? (money < absorbable ? money : absorbable) : 0;
-  const f = absorbable > 0 ? paid / absorbable : 0;
-  let sum = 0;
-  for (let k = 0; k < n; k++) {
-    const x = out[k] * f;
-    out[k] = x;
-    sum += x;
-  }
-  holdInBuffer(res, money - paid, inflow, bufferMax);
-  res.toSinks = sum;
-  res.spare = absorbable;
-  res.level = f;
-  return res;
+  return payWithinRoom(out, absorbable, inflow, buffer, bufferMax, res);
 }

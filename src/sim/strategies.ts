@@ -19,7 +19,7 @@ export const STRATEGY_INFO: Record<StrategyName, string> = {
   'round-robin': 'an equal share of the stream to every sink of the type each step (the fluid form of round-robin)',
   random: 'Dirichlet(1) weights drawn afresh every step',
   backpressure:
-    'queue-aware backpressure (SPEC section 3): water-filling into declared capacity corrected by reported backlogs; buffer only while every sink is backlogged',
+    'robust backpressure: each sink is offered (1 + 5 %) x its capacity estimate minus its ledger backlog (paid - completed); the estimate is measured from completions (the declaration until then); the rest waits in the buffer, drained at most at the sinks\' spare rate',
   optimal: 'oracle: water-filling on TRUE capacity and TRUE backlog, the rest held in the buffer',
 };
 

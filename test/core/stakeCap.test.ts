@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isqrt, stakeCap, stakeCapFloat, stakeCapsInto } from '../../src/core/index.ts';
+import { capFloat, isqrt, linearStakeCap, stakeCap, stakeCapFloat, stakeCapsInto } from '../../src/core/index.ts';
 
 const E18 = 10n ** 18n;
 
@@ -70,5 +70,28 @@ describe('stakeCapFloat', () => {
     const out = new Float64Array(3);
     stakeCapsInto([100, 50, 900], 100, 1, out);
     assert.deepEqual([...out], [10, 0, 30]);
+  });
+});
+
+describe('linear stake cap', () => {
+  it('backs stake / stakePerTask, nothing below the minimum stake (exact, integer division)', () => {
+    assert.equal(linearStakeCap(300n * E18, 100n * E18, 3n * E18), 100n);
+    assert.equal(linearStakeCap(301n * E18, 100n * E18, 3n * E18), 100n);
+    assert.equal(linearStakeCap(99n * E18, 100n * E18, 3n * E18), 0n);
+    assert.throws(() => linearStakeCap(1n, 0n, 0n), RangeError);
+  });
+  it('splitting a stake over n identities gains nothing (<= 1) under linear, sqrt(n) under sqrt', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: 10n ** 30n }), fc.integer({ min: 1, max: 50 }), (stake, n) => {
+        const unit = 3n * E18;
+        const each = stake / BigInt(n);
+        return BigInt(n) * linearStakeCap(each, 0n, unit) <= linearStakeCap(stake, 0n, unit);
+      }),
+      { numRuns: 300 },
+    );
+    for (const n of [2, 5, 10, 20]) {
+      assert.ok(Math.abs((n * capFloat('linear', 1000 / n, 0, 3)) / capFloat('linear', 1000, 0, 3) - 1) < 1e-12);
+      assert.ok(Math.abs((n * capFloat('sqrt', 1000 / n, 0, 1)) / capFloat('sqrt', 1000, 0, 1) - Math.sqrt(n)) < 1e-12);
+    }
   });
 });

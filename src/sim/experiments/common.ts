@@ -7,7 +7,22 @@ import { mean, round, sum } from '../metrics.ts';
 import type { SimConfig } from './types.ts';
 
 export function scenarioParams(cfg: SimConfig): ScenarioParams {
-  return { ...PAPER_SCENARIO, sinks: cfg.sinks, sources: cfg.sources, types: cfg.types };
+  return { ...PAPER_SCENARIO, sinks: cfg.sinks, sources: cfg.sources, types: cfg.types, capRule: cfg.cap, liars: cfg.liars, load: cfg.load };
+}
+
+/** Lambda of a scenario: 2 x (mean demand per type) x 10 steps, the unit of buffer sizes. */
+export function lambdaOf(scenario: Scenario): number {
+  return (2 * sum(scenario.baseDemand)) / scenario.types * 10;
+}
+
+/** The engine options every experiment shares: the configuration's alpha, noise, delay and buffer. */
+export function engineBase(cfg: SimConfig, scenario: Scenario): { alpha: number; noise: number; reportDelay: number; bufferMax: number } {
+  return {
+    alpha: cfg.alpha,
+    noise: cfg.noise,
+    reportDelay: cfg.reportDelay,
+    bufferMax: cfg.bufferMax === null ? Infinity : cfg.bufferMax * lambdaOf(scenario),
+  };
 }
 
 /** A fresh generator from the seed and the scenario drawn from it (every experiment starts so). */

@@ -1,14 +1,17 @@
 /**
  * E2 shock (SPEC section 4): 20 % of the sinks (drawn at random) fail at t = steps / 2 — their true
- * capacity drops to 0 and so does their signal. Recovery = steps after the shock until eta stays
- * within 1 % of the post-shock optimum's eta (for 10 steps). Strategies whose steady state is itself
- * more than 1 % below the optimum never get there; for them `ownRecoverySteps` measures the return to
- * their own post-shock level (mean eta of the last 100 steps).
+ * capacity drops to 0 and so does their signal. Recovery = steps after the shock until eta AND the
+ * productive payment both stay within 1 % of the optimum's (for 10 steps): eta alone would credit a
+ * rule that stops paying. Strategies whose steady state is itself more than 1 % below the optimum
+ * never get there; for them `ownRecoverySteps` measures the return to their own post-shock eta.
+ * A seed is `feasible` when every type's demand stays within its post-shock true capacity; otherwise
+ * no rule can serve it all and the buffer grows without bound (reported, not counted as a failure).
  */
-import { simulate } from '../engine.ts';
-import { mean, round, servedRatio, stepsWithin, stepsWithinLevel } from '../metrics.ts';
+import { simulate, type RunResult, type StrategySeries } from '../engine.ts';
+import type { Scenario } from '../scenario.ts';
+import { efficiency, firstSustained, round, servedRatio, stepsWithinLevel } from '../metrics.ts';
 import { STRATEGIES } from '../strategies.ts';
-import { byName, linePoints, mdTable, newWorld, num, pct, progressFor, SERIES_COLUMNS, seriesRows } from './common.ts';
+import { byName, engineBase, linePoints, mdTable, newWorld, num, pct, progressFor, SERIES_COLUMNS, seriesRows } from './common.ts';
 import type { Claim, ExperimentOutput, SimConfig } from './types.ts';
 
 export const FAIL_FRACTION = 0.2;
@@ -17,41 +20,70 @@ export const RECOVERY_WINDOW = 10;
 /** The seeds' claim (001): "shock recovery within 50 steps". */
 export const SEED_RECOVERY_STEPS = 50;
 
-export function runE2(cfg: SimConfig): ExperimentOutput {
+/** Steps after t0 until eta and the productive payment both stay within RECOVERY_TOL of the reference's. */
+export function recoverySteps(s: StrategySeries, ref: StrategySeries, t0: number): number | null {
+  return firstSustained(
+    s.eta.length,
+    t0,
+    RECOVERY_WINDOW,
+    (t) => s.eta[t] >= (1 - RECOVERY_TOL) * ref.eta[t] && s.productive[t] >= (1 - RECOVERY_TOL) * ref.productive[t],
+  );
+}
+
+export interface ShockRun {
+  run: RunResult;
+  scenario: Scenario;
+  shockAt: number;
+  failed: Int32Array;
+  /** Every type's demand fits its post-shock true capacity. */
+  feasible: boolean;
+}
+
+/** The shock run of one seed (every strategy). */
+export function shockRun(cfg: SimConfig, label?: string): ShockRun {
   const { rng, scenario } = newWorld(cfg);
   const steps = cfg.steps;
   const shockAt = Math.floor(steps / 2);
+  // Internal indices (any fixed subset is as good as another).
   const failed = rng.sample(scenario.n, Math.max(1, Math.round(FAIL_FRACTION * scenario.n)));
-  // `failed` holds internal indices (any fixed subset is as good as another).
   const run = simulate(
     scenario,
     {
       steps,
       strategies: STRATEGIES,
-      alpha: cfg.alpha,
-      noise: cfg.noise,
-      bufferMax: Infinity,
+      ...engineBase(cfg, scenario),
       beforeStep: (t, sim) => {
         if (t === shockAt) for (const i of failed) sim.scenario.capacity[i] = 0;
       },
-      onProgress: progressFor(cfg, 'e2'),
+      onProgress: label ? progressFor(cfg, label) : undefined,
     },
     rng,
   );
+  const postCapacity = new Float64Array(scenario.types);
+  for (let t = 0; t < scenario.types; t++) {
+    for (let i = scenario.typeStart[t]; i < scenario.typeStart[t + 1]; i++) postCapacity[t] += scenario.capacity[i];
+  }
+  const feasible = scenario.baseDemand.every((dem, t) => dem <= postCapacity[t]);
+  return { run, scenario, shockAt, failed, feasible };
+}
+
+export function runE2(cfg: SimConfig): ExperimentOutput {
+  const { run, scenario, shockAt, failed, feasible } = shockRun(cfg, 'e2');
+  const steps = cfg.steps;
   const opt = byName(run, 'optimal');
   const tail = Math.max(shockAt, steps - 100);
   const strategies: Record<string, Record<string, number | null>> = {};
   for (const s of run.series) {
-    const post = mean(s.eta, tail, steps);
+    const post = efficiency(s, tail, steps);
     let minEta = Infinity;
     for (let t = shockAt; t < steps; t++) minEta = Math.min(minEta, s.eta[t]);
     strategies[s.name] = {
-      recoverySteps: stepsWithin(s.eta, opt.eta, shockAt, RECOVERY_TOL, RECOVERY_WINDOW),
+      recoverySteps: recoverySteps(s, opt, shockAt),
       ownRecoverySteps: stepsWithinLevel(s.eta, post, shockAt, RECOVERY_TOL, RECOVERY_WINDOW),
-      preShockEfficiency: round(mean(s.eta, Math.max(0, shockAt - 100), shockAt)),
+      preShockEfficiency: round(efficiency(s, Math.max(0, shockAt - 100), shockAt)),
       postShockEfficiency: round(post),
       minEfficiencyAfterShock: round(minEta),
-      postShockServedRatio: round(servedRatio(s.productive, run.feasible, tail, steps)),
+      postShockServedRatio: round(servedRatio(s, tail, steps)),
       finalBacklog: round(s.backlog[steps - 1], 3),
     };
   }
@@ -62,6 +94,7 @@ export function runE2(cfg: SimConfig): ExperimentOutput {
 
   const summary = {
     shockAt,
+    feasible,
     failedSinks: failed.length,
     lostCapacityShare: round(lostCapacity / totalCapacity, 4),
     recoveryTolerance: RECOVERY_TOL,
@@ -83,11 +116,11 @@ export function runE2(cfg: SimConfig): ExperimentOutput {
   const prop = strategies.proportional;
   const oc = strategies.onchain;
   const markdown = [
-    `${failed.length} of ${scenario.n} sinks (${pct(lostCapacity / totalCapacity, 0)} of true capacity) fail at step ${shockAt}: capacity and signal drop to 0, their smoothed capacity decays at the EWMA's pace, their backlog (honestly reported) grows with every payment. Recovery = steps until eta stays within ${RECOVERY_TOL * 100} % of the optimum's for ${RECOVERY_WINDOW} steps; "own" = within ${RECOVERY_TOL * 100} % of the strategy's own post-shock level.`,
+    `${failed.length} of ${scenario.n} sinks (${pct(lostCapacity / totalCapacity, 0)} of true capacity) fail at step ${shockAt}: capacity and signal drop to 0, their smoothed capacity decays at the EWMA's pace, their backlog grows with every payment. ${feasible ? 'Every type can still serve its demand.' : 'Some type is left with less true capacity than demand (infeasible: no rule can serve it all).'} Recovery = steps until eta and the productive pay both stay within ${RECOVERY_TOL * 100} % of the optimum's for ${RECOVERY_WINDOW} steps; "own" = eta within ${RECOVERY_TOL * 100} % of the strategy's own post-shock level.`,
     '',
     mdTable(['strategy', 'recovery to optimum (steps)', 'recovery to own level (steps)', 'eta before', 'min eta after', 'eta after'], rows),
     '',
-    `\`backpressure\` stops paying a failed sink as soon as its reported backlog exceeds the others' (one step), while \`proportional\` keeps paying it until its EWMA has decayed (0.7^t). ` +
+    `\`backpressure\` stops paying a failed sink one step after it fails: the sink completes nothing while work is left over, so it is measured at 0, whatever it reports; \`proportional\` keeps paying it until its EWMA has decayed (0.7^t). ` +
       `\`onchain\` (the contracts' rule) recovers to the optimum's eta in ${num(oc.recoverySteps)} steps: a failed sink's growing backlog cuts its weight C / (1 + q / C) long before its declaration decays; but it loses the failed sinks' declared capacity from what the sinks may absorb, so more money is parked in the buffer (sigma after the shock ${pct(oc.postShockServedRatio, 1)}, against ${pct(bp.postShockServedRatio, 1)} for \`backpressure\`).`,
   ].join('\n');
   const propOwn = prop.ownRecoverySteps;

@@ -7,9 +7,9 @@
  * within 5 % of its new level, and each strategy's recovery of eta.
  */
 import { simulate, type RunResult } from '../engine.ts';
-import { mean, round, servedRatio, stepsWithin, stepsWithinLevel } from '../metrics.ts';
+import { efficiency, mean, round, servedRatio, stepsWithin, stepsWithinLevel } from '../metrics.ts';
 import type { StrategyName } from '../strategies.ts';
-import { byName, mdTable, newWorld, num, pct, SERIES_COLUMNS, seriesRows } from './common.ts';
+import { byName, engineBase, mdTable, newWorld, num, pct, SERIES_COLUMNS, seriesRows } from './common.ts';
 import type { ExperimentOutput, SimConfig } from './types.ts';
 
 export const ALPHAS = [0.1, 0.2, 0.3, 0.5, 0.8] as const;
@@ -50,9 +50,8 @@ export function runE4(cfg: SimConfig): ExperimentOutput {
       {
         steps,
         strategies: E4_STRATEGIES,
+        ...engineBase(cfg, scenario),
         alpha,
-        noise: cfg.noise,
-        bufferMax: Infinity,
         beforeStep: (t, sim) => {
           if (t === changeAt) for (const i of changed) sim.scenario.capacity[i] *= CHANGE_FACTOR;
         },
@@ -97,12 +96,12 @@ export function runE4(cfg: SimConfig): ExperimentOutput {
     const tail = Math.max(changeAt, steps - 100);
     const perStrategy: Record<string, Record<string, number | null>> = {};
     for (const s of run.series) {
-      const post = mean(s.eta, tail, steps);
+      const post = efficiency(s, tail, steps);
       let minEta = Infinity;
       for (let t = changeAt; t < steps; t++) minEta = Math.min(minEta, s.eta[t]);
       perStrategy[s.name] = {
         efficiency: round(post),
-        servedRatio: round(servedRatio(s.productive, run.feasible, tail, steps)),
+        servedRatio: round(servedRatio(s, tail, steps)),
         minEfficiencyAfterChange: round(minEta),
         recoverySteps: stepsWithin(s.eta, opt.eta, changeAt, RECOVERY_TOL, WINDOW),
         ownRecoverySteps: stepsWithinLevel(s.eta, post, changeAt, RECOVERY_TOL, WINDOW),

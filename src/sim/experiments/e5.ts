@@ -5,9 +5,10 @@
  * (type, step) pairs with a pause. Money conservation is asserted every step and checked over the run.
  */
 import { simulate, type RunResult } from '../engine.ts';
-import { mean, round, servedRatio, sum } from '../metrics.ts';
+import type { TopLevelSpec } from '../plot.ts';
+import { efficiency, round, servedRatio, sum } from '../metrics.ts';
 import { STRATEGIES } from '../strategies.ts';
-import { ledgerError, mdTable, newWorld, num, pct, SERIES_COLUMNS, seriesRows } from './common.ts';
+import { engineBase, lambdaOf, ledgerError, mdTable, newWorld, num, pct, SERIES_COLUMNS, seriesRows } from './common.ts';
 import type { Claim, ExperimentOutput, SimConfig } from './types.ts';
 
 export const BUFFER_FRACTIONS = [0, 0.1, 0.5, 1.0] as const;
@@ -17,8 +18,47 @@ export const SPIKE_LENGTH = 10;
 /** The seeds' claim (001): "buffer stall rates under 9 %". */
 export const SEED_STALL_RATE = 0.09;
 
+/** Summary key of a buffer size: "0.5", "1.0", "0.25". */
+export function bufferKey(fraction: number): string {
+  return Number.isInteger(fraction * 10) ? fraction.toFixed(1) : String(fraction);
+}
+
 export function isSpike(t: number): boolean {
   return t % SPIKE_PERIOD >= SPIKE_PERIOD - SPIKE_LENGTH;
+}
+
+/** The spike run of one seed and buffer size (every strategy), with each strategy's largest type buffer. */
+export function spikeRun(
+  cfg: SimConfig,
+  fraction: number,
+  onProgress?: (done: number, total: number) => void,
+): { run: RunResult; maxTypeBuffer: Float64Array } {
+  const { rng, scenario } = newWorld(cfg);
+  const T = scenario.types;
+  const maxTypeBuffer = new Float64Array(STRATEGIES.length);
+  const run = simulate(
+    scenario,
+    {
+      steps: cfg.steps,
+      strategies: STRATEGIES,
+      ...engineBase(cfg, scenario),
+      bufferMax: fraction * lambdaOf(scenario),
+      beforeStep: (t, sim) => {
+        if (isSpike(t)) for (let ty = 0; ty < T; ty++) sim.demand[ty] *= SPIKE_FACTOR;
+      },
+      afterStep: (_t, sim) => {
+        for (let s = 0; s < STRATEGIES.length; s++) {
+          for (let ty = 0; ty < T; ty++) {
+            const b = sim.buffer[s * T + ty];
+            if (b > maxTypeBuffer[s]) maxTypeBuffer[s] = b;
+          }
+        }
+      },
+      onProgress,
+    },
+    rng,
+  );
+  return { run, maxTypeBuffer };
 }
 
 export function runE5(cfg: SimConfig): ExperimentOutput {
@@ -26,15 +66,15 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
   const runs: { fraction: number; run: RunResult }[] = [];
   const buffers: Record<string, unknown>[] = [];
   const stallRate: Record<string, number> = {};
-  const efficiency: Record<string, number> = {};
+  const etaByBuffer: Record<string, number> = {};
   let lambda = 0;
   let spikeOverflow: { type: number; perSpike: number; overLambda: number }[] = [];
   let done = 0;
-  for (const fraction of BUFFER_FRACTIONS) {
-    const { rng, scenario } = newWorld(cfg);
+  const fractions = cfg.bufferMax === null ? BUFFER_FRACTIONS : [cfg.bufferMax];
+  for (const fraction of fractions) {
+    const { scenario } = newWorld(cfg);
     const T = scenario.types;
-    lambda = 2 * (sum(scenario.baseDemand) / T) * 10;
-    const bufferMax = fraction * lambda;
+    lambda = lambdaOf(scenario);
     // What a spike cannot place even with perfect knowledge: sum over its steps of max(0, 3D - C).
     spikeOverflow = Array.from({ length: T }, (_, t) => {
       let c = 0;
@@ -42,37 +82,18 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
       const per = SPIKE_LENGTH * Math.max(0, SPIKE_FACTOR * scenario.baseDemand[t] - c);
       return { type: t, perSpike: round(per, 3), overLambda: round(per / lambda, 4) };
     });
-    const maxTypeBuffer = new Float64Array(STRATEGIES.length);
-    const run = simulate(
-      scenario,
-      {
-        steps,
-        strategies: STRATEGIES,
-        alpha: cfg.alpha,
-        noise: cfg.noise,
-        bufferMax,
-        beforeStep: (t, sim) => {
-          if (isSpike(t)) for (let ty = 0; ty < T; ty++) sim.demand[ty] *= SPIKE_FACTOR;
-        },
-        afterStep: (_t, sim) => {
-          for (let s = 0; s < STRATEGIES.length; s++) {
-            for (let ty = 0; ty < T; ty++) {
-              const b = sim.buffer[s * T + ty];
-              if (b > maxTypeBuffer[s]) maxTypeBuffer[s] = b;
-            }
-          }
-        },
-        onProgress: cfg.progress ? (k, n) => cfg.progress!('e5', done * steps + k, BUFFER_FRACTIONS.length * n) : undefined,
-      },
-      rng,
+    const { run, maxTypeBuffer } = spikeRun(
+      cfg,
+      fraction,
+      cfg.progress ? (k, n) => cfg.progress!('e5', done * steps + k, fractions.length * n) : undefined,
     );
     done++;
     const perStrategy: Record<string, Record<string, number>> = {};
     run.series.forEach((s, si) => {
       perStrategy[s.name] = {
         stallRate: round(sum(s.stalls) / (T * steps)),
-        efficiency: round(mean(s.eta)),
-        servedRatio: round(servedRatio(s.productive, run.feasible, 0, steps)),
+        efficiency: round(efficiency(s)),
+        servedRatio: round(servedRatio(s)),
         maxTypeBufferLevel: round(maxTypeBuffer[si], 3),
         maxBufferOverLambda: round(lambda > 0 ? maxTypeBuffer[si] / lambda : 0, 4),
         refusedShare: round(sum(s.refused) / sum(run.demand)),
@@ -82,9 +103,9 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
         ledgerError: ledgerError(s),
       };
     });
-    stallRate[fraction.toFixed(1)] = perStrategy.backpressure.stallRate;
-    efficiency[fraction.toFixed(1)] = perStrategy.backpressure.efficiency;
-    buffers.push({ bufferMaxFraction: fraction, bufferMax: round(bufferMax, 3), strategies: perStrategy });
+    stallRate[bufferKey(fraction)] = perStrategy.backpressure.stallRate;
+    etaByBuffer[bufferKey(fraction)] = perStrategy.backpressure.efficiency;
+    buffers.push({ bufferMaxFraction: fraction, bufferMax: round(fraction * lambda, 3), strategies: perStrategy });
     runs.push({ fraction, run });
   }
   const get = (f: number, name: string) =>
@@ -92,7 +113,7 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
   const shown = ['backpressure', 'onchain', 'optimal', 'proportional'] as const;
   const table = mdTable(
     ['B_max', ...shown.map((s) => `\`${s}\` stall / eta / sigma`)],
-    BUFFER_FRACTIONS.map((f) => [
+    fractions.map((f) => [
       `${f} Lambda`,
       ...shown.map((s) => {
         const r = get(f, s);
@@ -100,25 +121,25 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
       }),
     ]),
   );
-  const rates = BUFFER_FRACTIONS.map((f) => get(f, 'backpressure').stallRate);
-  const ocRates = BUFFER_FRACTIONS.map((f) => get(f, 'onchain').stallRate);
+  const rates = fractions.map((f) => get(f, 'backpressure').stallRate);
+  const ocRates = fractions.map((f) => get(f, 'onchain').stallRate);
   const overflowNote = spikeOverflow.map((o) => `type ${o.type}: ${num(o.overLambda, 2)} Lambda`).join(', ');
-  const bpHalf = get(0.5, 'backpressure');
+  const bpHalf = fractions.includes(0.5) ? get(0.5, 'backpressure') : get(fractions[0], 'backpressure');
   const markdown = [
     `Demand x${SPIKE_FACTOR} for ${SPIKE_LENGTH} of every ${SPIKE_PERIOD} steps; Lambda = ${num(lambda, 1)}. Stall rate = share of (type, step) where a source had to pause because its buffer was full; eta and sigma over the whole run. sigma can exceed 100 % with a buffer: money held during a spike is served in later steps whose own demand is below capacity, which the per-step denominator min(demand, capacity) does not count. Every strategy conserves money (largest relative ledger error ${Math.max(...buffers.flatMap((b) => Object.values(b.strategies as Record<string, Record<string, number>>).map((r) => r.ledgerError))).toExponential(1)}).`,
     '',
     table,
     '',
     `Overflow a spike leaves even with perfect knowledge (sum of max(0, 3 x demand - true capacity) over the spike): ${overflowNote}. ` +
-      `Backpressure keeps in the buffer only what it cannot place while every sink is backlogged and pushes the rest into backlogs (lower eta during spikes), so its largest buffer is ${num(bpHalf.maxBufferOverLambda, 2)} Lambda and it ${bpHalf.stallRate === 0 ? 'never stalls' : 'still stalls'} at B_max = 0.5 Lambda. ` +
-      `\`proportional\` never uses the buffer. \`onchain\` (the contracts' rule) fills it even between spikes, because in the types whose stake-capped declared capacity is below demand the sinks absorb less than the base demand, and the buffer only drains while the inflow is below the summed weights; once it is full the sources of those types pause (${pct(Math.min(...ocRates), 1)}–${pct(Math.max(...ocRates), 1)} stall rate) whatever its size, while its eta stays near 100 %.`,
+      `Backpressure pays each sink what it can serve and buffers the rest of a spike, like the oracle, so its largest buffer is ${num(bpHalf.maxBufferOverLambda, 2)} Lambda and it stalls where the spike's overflow exceeds the buffer (at ${fractions.map((f) => `${f} Lambda: ${pct(get(f, 'backpressure').stallRate, 1)}, optimal ${pct(get(f, 'optimal').stallRate, 1)}`).join('; ')}). ` +
+      `\`proportional\` never uses the buffer: it pushes spikes into sink backlogs, which costs eta (${pct(get(fractions[0], 'proportional').efficiency, 1)}). \`onchain\` (the contracts' rule) stalls ${pct(Math.min(...ocRates), 1)}–${pct(Math.max(...ocRates), 1)} of (type, step) pairs.`,
   ].join('\n');
 
   const claims: Claim[] = [
     {
       claim: 'buffer stall rates under 9 %',
       source: 'seed 001 (Evaluation)',
-      simulated: `backpressure ${rates.map((r) => pct(r, 1)).join(' / ')}, onchain (contract rule) ${ocRates.map((r) => pct(r, 1)).join(' / ')} at B_max = ${BUFFER_FRACTIONS.join(' / ')} Lambda`,
+      simulated: `backpressure ${rates.map((r) => pct(r, 1)).join(' / ')}, onchain (contract rule) ${ocRates.map((r) => pct(r, 1)).join(' / ')} at B_max = ${fractions.join(' / ')} Lambda`,
       verdict: rates.every((r) => r < SEED_STALL_RATE) && ocRates.every((r) => r < SEED_STALL_RATE)
         ? 'holds'
         : rates.every((r) => r < SEED_STALL_RATE) || ocRates.every((r) => r < SEED_STALL_RATE)
@@ -127,14 +148,28 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
     },
   ];
 
-  const barPoints: { bufferMax: string; strategy: string; metric: string; value: number }[] = [];
-  for (const f of BUFFER_FRACTIONS) {
+  const barPoints: { bufferMax: string; strategy: string; stallRate: number; efficiency: number }[] = [];
+  for (const f of fractions) {
     for (const s of STRATEGIES) {
       const r = get(f, s);
-      barPoints.push({ bufferMax: `${f} Λ`, strategy: s, metric: 'stall rate', value: r.stallRate });
-      barPoints.push({ bufferMax: `${f} Λ`, strategy: s, metric: 'efficiency eta', value: r.efficiency });
+      barPoints.push({ bufferMax: `${f} Λ`, strategy: s, stallRate: r.stallRate, efficiency: r.efficiency });
     }
   }
+  // The eta axis starts just below the lowest bar: all values sit near 1, a zero-based axis hides them.
+  const etaMin = Math.min(...barPoints.map((p) => p.efficiency).filter(Number.isFinite));
+  const etaFloor = Math.max(0, Math.floor((etaMin - 0.05) * 100) / 100);
+  const bars = (field: 'stallRate' | 'efficiency', title: string, scale: Record<string, unknown>) => ({
+    width: 560,
+    height: 160,
+    title,
+    mark: { type: 'bar', clip: true },
+    encoding: {
+      x: { field: 'bufferMax', type: 'nominal', title: 'B_max', sort: fractions.map((f) => `${f} Λ`), axis: { labelAngle: 0 } },
+      xOffset: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] },
+      y: { field, type: 'quantitative', title, scale },
+      color: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] },
+    },
+  });
   return {
     id: 'e5',
     title: 'E5 buffer',
@@ -145,7 +180,7 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
       spikePeriod: SPIKE_PERIOD,
       spikeOverflow,
       stallRate,
-      efficiency,
+      efficiency: etaByBuffer,
       buffers,
     },
     csv: {
@@ -162,20 +197,8 @@ export function runE5(cfg: SimConfig): ExperimentOutput {
           $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
           title: 'E5: stall rate and eta per buffer size (demand x3 spikes)',
           data: { values: barPoints },
-          facet: { row: { field: 'metric', type: 'nominal', title: null, sort: ['stall rate', 'efficiency eta'] } },
-          resolve: { scale: { y: 'independent' } },
-          spec: {
-            width: 560,
-            height: 160,
-            mark: 'bar',
-            encoding: {
-              x: { field: 'bufferMax', type: 'nominal', title: 'B_max', sort: BUFFER_FRACTIONS.map((f) => `${f} Λ`), axis: { labelAngle: 0 } },
-              xOffset: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] },
-              y: { field: 'value', type: 'quantitative', title: null },
-              color: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] },
-            },
-          },
-        },
+          vconcat: [bars('stallRate', 'stall rate', {}), bars('efficiency', 'eta (whole run)', { domain: [etaFloor, 1], nice: false })],
+        } as TopLevelSpec,
       },
     ],
     markdown,

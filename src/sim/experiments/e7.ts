@@ -2,15 +2,17 @@
  * E7 pricing (SPEC sections 1 and 4): a base fee per task type moves once per step (epoch) toward a
  * target utilisation, EIP-1559 style (core/pricing.ts, at most 12.5 % per epoch). Sources have a
  * money budget per step (their rate); at base fee p they buy budget / p tasks. Utilisation is what
- * the chain can see: tasks paid / total declared capacity. At t = steps / 2 the budgets double (a
+ * the chain can see: tasks bought (the sources' streams into the pool, whether the sinks take them
+ * at once or the buffer holds them) / total declared capacity; counting the buffer's later drains
+ * again would feed held money back into the price. At t = steps / 2 the budgets double (a
  * demand shock). The equilibrium fee is p* = budget / (target x declared capacity); convergence =
  * steps until the fee stays within 1 % of p* (10 steps). Allocation: backpressure, in task units.
  */
 import { nextBaseFee } from '../../core/index.ts';
 import { simulate } from '../engine.ts';
-import { mean, round, servedRatio, firstSustained } from '../metrics.ts';
+import { efficiency, mean, round, servedRatio, firstSustained } from '../metrics.ts';
 import type { Cell } from '../csv.ts';
-import { mdTable, newWorld, num, pct, progressFor } from './common.ts';
+import { engineBase, mdTable, newWorld, num, pct, progressFor } from './common.ts';
 import type { ExperimentOutput, SimConfig } from './types.ts';
 
 export const TARGET_UTILISATION = 0.8;
@@ -35,9 +37,7 @@ export function runE7(cfg: SimConfig): ExperimentOutput {
     {
       steps,
       strategies: ['backpressure'],
-      alpha: cfg.alpha,
-      noise: cfg.noise,
-      bufferMax: Infinity,
+      ...engineBase(cfg, scenario),
       beforeStep: (t, sim) => {
         for (let ty = 0; ty < T; ty++) {
           sim.demand[ty] = budget(t, ty) / fee[ty];
@@ -47,8 +47,8 @@ export function runE7(cfg: SimConfig): ExperimentOutput {
       afterStep: (t, sim) => {
         for (let ty = 0; ty < T; ty++) {
           const declared = sim.declaredTotal[ty];
-          const paid = sim.lastToSinks[ty];
-          const u = declared > 0 ? paid / declared : 1;
+          const bought = sim.demand[ty] - sim.lastRefused[ty];
+          const u = declared > 0 ? bought / declared : 1;
           utilSeries[ty][t] = u;
           tasksSeries[ty][t] = sim.demand[ty];
           declaredSeries[ty][t] = declared;
@@ -99,8 +99,8 @@ export function runE7(cfg: SimConfig): ExperimentOutput {
     convergenceTolerance: TOL,
     types: perType,
     backpressure: {
-      efficiency: round(mean(bp.eta)),
-      servedRatio: round(servedRatio(bp.productive, run.feasible, 0, steps)),
+      efficiency: round(efficiency(bp)),
+      servedRatio: round(servedRatio(bp)),
     },
   };
   const markdown = [

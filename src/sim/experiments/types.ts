@@ -1,7 +1,8 @@
+import type { CapRule } from '../../core/index.ts';
 import type { CsvTable } from '../csv.ts';
 import type { PlotSpec } from '../plot.ts';
 
-export const EXPERIMENTS = ['e1', 'e2', 'e3', 'e4', 'e5', 'e7'] as const;
+export const EXPERIMENTS = ['e1', 'e2', 'e3', 'e4', 'e5', 'e7', 'e8'] as const;
 export type ExperimentId = (typeof EXPERIMENTS)[number];
 
 export type ProgressFn = (label: string, done: number, total: number) => void;
@@ -17,6 +18,16 @@ export interface SimConfig {
   alpha: number;
   /** Signal noise relative to true capacity (0.05). */
   noise: number;
+  /** Demand as a multiple of true capacity per type (null: the paper's draw, 40-64 % of capacity). */
+  load: number | null;
+  /** Backlog reports are this many steps old. */
+  reportDelay: number;
+  /** Share of sinks that over-declare (x2) and report an empty queue. */
+  liars: number;
+  /** Buffer limit per type in Lambda = 2 x (mean demand per type) x 10 steps (null: unbounded; E5 sweeps its own). */
+  bufferMax: number | null;
+  /** Stake cap rule (linear, or the seeds' sqrt). */
+  cap: CapRule;
   progress?: ProgressFn;
 }
 
@@ -28,6 +39,11 @@ export const DEFAULT_CONFIG: Readonly<SimConfig> = Object.freeze({
   types: 3,
   alpha: 0.3,
   noise: 0.05,
+  load: null,
+  reportDelay: 0,
+  liars: 0,
+  bufferMax: null,
+  cap: 'linear',
 });
 
 /** A statement of the seeds checked against the simulation. */
