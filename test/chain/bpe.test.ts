@@ -224,11 +224,11 @@ describe('BPE: three sinks of capacity 10:20:30 share a stream 1:2:3', () => {
     await stack?.stop();
   });
 
-  it('caps from the stakes are 20/30/40 and the settled capacities 10/20/30, total 60', async () => {
+  it('caps from the stakes are 400/900/1600 stake units (20/45/80 tasks at 20 units a task), capacities 10/20/30', async () => {
     const caps = await Promise.all(
       sinks.map((s) => read<bigint>(stack, stack.bpe.stakeManager, StakeManager.abi, 'getCapacityCap', [s.account.address])),
     );
-    assert.deepEqual(caps, [20n, 30n, 40n]);
+    assert.deepEqual(caps, [400n, 900n, 1600n], 'linear in stake: one unit per 1e18');
     const smoothed = await Promise.all(sinks.map((s) => bpe.smoothedCapacity(stack, taskTypeId, s.account.address)));
     assert.deepEqual(smoothed, [10n, 20n, 30n]);
     assert.equal(await read(stack, stack.bpe.capacityRegistry, CapacityRegistry.abi, 'totalCapacity', [taskTypeId]), 60n);
@@ -360,8 +360,8 @@ describe('BPE: overflow goes to the buffer, the buffer drains, every wei is acco
   let taskTypeId: Hex;
   let pool: Address;
   const sinks: Sink[] = [
-    { account: anvilAccount(1), stake: 100n * E18, capacity: 10n }, // cap 10
-    { account: anvilAccount(2), stake: 900n * E18, capacity: 30n }, // cap 30
+    { account: anvilAccount(1), stake: 200n * E18, capacity: 10n }, // backs 10 tasks/epoch
+    { account: anvilAccount(2), stake: 900n * E18, capacity: 30n }, // backs 45
   ];
   const source = anvilAccount(SOURCE);
   const keeper = anvilAccount(5);

@@ -50,7 +50,7 @@ import {
 const E18 = 10n ** 18n;
 const PRICE = 10n ** 15n; // creation price, token wei per task
 const BUFFER_MAX = 1000n * E18;
-const SINK_STAKE = 400n * E18; // cap sqrt(400) = 20 tasks/epoch
+const SINK_STAKE = 400n * E18; // 400 stake units: 20 tasks/epoch at 20 units a task
 const DECLARED = 10n; // below the cap: nothing is capped
 const BACKLOG = 5n; // tasks waiting at the sink in (c)
 const SOURCE = 4; // anvil account funded with Super Tokens
@@ -189,7 +189,7 @@ describe('verification and pricing end to end: attestations, completion receipts
     const cap = await stack.clients.publicClient.readContract({
       address: stack.bpe.stakeManager, abi: StakeManager.abi, functionName: 'getCapacityCap', args: [sink.address],
     });
-    assert.equal(cap, 20n);
+    assert.equal(cap, 400n, 'linear: one stake unit per 1e18');
     const initial = await sinkState();
     assert.equal(initial.smoothed, 0n);
     assert.equal(initial.nonce, 0n);
@@ -217,9 +217,9 @@ describe('verification and pricing end to end: attestations, completion receipts
     assert.equal(summary?.args.relayer, stranger.address);
     assert.equal(summary?.args.rejected, 3n);
 
-    // One EWMA step from 0 toward the declaration capped by the allowance (the whole cap, 20).
+    // One EWMA step from 0 toward the declaration capped by the allowance (the whole cap: 20 tasks).
     const updated = await sinkState();
-    assert.equal(updated.allowance, cap);
+    assert.equal(updated.allowance, cap / bpe.DEFAULT_STAKE_UNITS_PER_TASK);
     const expected = ewmaStep(0n, DECLARED < updated.allowance ? DECLARED : updated.allowance, p().ewmaAlphaBps);
     assert.equal(expected, 3n); // ceil(0.3 * 10)
     assert.equal(updated.smoothed, expected);

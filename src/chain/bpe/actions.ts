@@ -118,7 +118,13 @@ export interface TaskTypeSpec {
   pricePerTask: bigint;
   /** Token wei the buffer may hold. */
   bufferMax: bigint;
+  /** Stake units (of the StakeManager's `stakeUnit`) that back one task/epoch of capacity; one
+   * task of shortfall costs as much at verification, so worth a few times the task's price.
+   * Default 20. */
+  stakeUnitsPerTask?: bigint;
 }
+
+export const DEFAULT_STAKE_UNITS_PER_TASK = 20n;
 
 /** Creates a task type and its GDA pool; returns its id and pool address with the receipt. */
 export async function registerTaskType(
@@ -129,7 +135,7 @@ export async function registerTaskType(
     address: ctx.bpe.capacityRegistry,
     abi: CapacityRegistry.abi,
     functionName: 'registerTaskType',
-    args: [spec.name, spec.token, spec.pricePerTask, spec.bufferMax],
+    args: [spec.name, spec.token, spec.pricePerTask, spec.bufferMax, spec.stakeUnitsPerTask ?? DEFAULT_STAKE_UNITS_PER_TASK],
   });
   const [event] = parseEventLogs({ abi: CapacityRegistry.abi, eventName: 'TaskTypeRegistered', logs: receipt.logs });
   if (!event) throw new Error(`registering task type "${spec.name}": no TaskTypeRegistered event`);
@@ -153,12 +159,26 @@ export async function setStream(
 export async function depositToBuffer(
   ctx: BpeContext, account: Account, token: Address, taskTypeId: Hex, amount: bigint,
 ): Promise<TransactionReceipt> {
-  const { walletClient } = ctx.clients;
-  await write(ctx, 'approving deposit', {
+  return intoBuffer(ctx, account, token, 'depositing into buffer', 'deposit', taskTypeId, amount);
+}
+
+/** A sink hands back pay it cannot earn (no task requested, or beyond its capacity): the money
+ * joins the buffer and the CompletionTracker stops expecting work for it. */
+export async function returnPayment(
+  ctx: BpeContext, sink: Account, token: Address, taskTypeId: Hex, amount: bigint,
+): Promise<TransactionReceipt> {
+  return intoBuffer(ctx, sink, token, 'returning payment', 'returnPayment', taskTypeId, amount);
+}
+
+async function intoBuffer(
+  ctx: BpeContext, account: Account, token: Address, what: string,
+  functionName: 'deposit' | 'returnPayment', taskTypeId: Hex, amount: bigint,
+): Promise<TransactionReceipt> {
+  await write(ctx, `approving (${what})`, {
     account, address: token, abi: superTokenAbi, functionName: 'approve', args: [ctx.bpe.escrowBuffer, amount],
   });
-  return write(ctx, 'depositing into buffer', {
-    account, address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'deposit', args: [taskTypeId, amount],
+  return write(ctx, what, {
+    account, address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName, args: [taskTypeId, amount],
   });
 }
 

@@ -48,6 +48,9 @@ export interface BpeParams {
   attestationMaxSkew: bigint;
   /** Seconds after an epoch ends during which its completion receipts may still be submitted. */
   receiptGrace: bigint;
+  /** How the CompletionTracker judges a window: 0 = shortfall penalty (default: every task short of
+   * 95 % of expected costs the stake behind one task/epoch), 1 = the seeds' three-strike rule. */
+  verificationRule: 0 | 1;
 }
 
 export const DEFAULT_PARAMS: BpeParams = {
@@ -70,6 +73,7 @@ export const DEFAULT_PARAMS: BpeParams = {
   attestationMaxAge: 600n,
   attestationMaxSkew: 30n,
   receiptGrace: 60n,
+  verificationRule: 0,
 };
 
 export interface BpeDeployOptions {
@@ -176,6 +180,7 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
         predicted.pricingCurve,
         p.epochSeconds,
         p.receiptGrace,
+        p.verificationRule,
       ],
     ),
   };

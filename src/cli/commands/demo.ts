@@ -64,7 +64,7 @@ async function story(stack: LocalStack, log: (line: string) => void): Promise<Ma
     await bpe.connectPool(stack, s.account, pool);
   }
   await settle(stack, taskTypeId, sinks.map((s) => [s.account, s.capacity]));
-  log(`2. three sinks staked 400/900/1600 (caps 20/30/40) and declared 10/20/30 tasks per epoch;`);
+  log(`2. three sinks staked 400/900/1600 (backing 20/45/80 tasks/epoch at 20 STK a task) and declared 10/20/30;`);
   log(`   commit-reveal + EWMA settled: ${await capacities(stack, taskTypeId, sinks)}`);
 
   const source = anvilAccount(4);
@@ -183,9 +183,11 @@ async function verificationStory(stack: LocalStack, market: Market, log: (line: 
     await bpe.advanceTime(stack.clients, epoch / 2);
     for (const s of sinks) await verification.advanceSinkEpoch(stack, source, taskTypeId, s.account.address);
   }
-  log('\n10. three epochs of dual-signed completion receipts: A and B post 8 per epoch, C posts none');
-  log(`    while it keeps getting paid. At the third failed epoch anyone's advanceEpoch slashes C:`);
-  log(`    stake ${TST(stakeBefore).replace('TUSD', 'STK')} -> ${TST(await stakeOf(c.account.address)).replace('TUSD', 'STK')}, pool units ${unitsBefore} -> ${await bpe.poolUnits(stack, pool, c.account.address)}, in the same transaction.`);
+  log('\n10. three epochs of completion receipts (requests signed by the source, completions by the sink):');
+  log('    A and B post 8 per epoch, more than they were paid for; C posts none while it keeps getting paid.');
+  log('    Each epoch anyone\'s advanceEpoch charges C its shortfall, 20 STK of stake per task it was paid');
+  log(`    for and did not do: stake ${TST(stakeBefore).replace('TUSD', 'STK')} -> ${TST(await stakeOf(c.account.address)).replace('TUSD', 'STK')}, pool units ${unitsBefore} -> ${await bpe.poolUnits(stack, pool, c.account.address)};`);
+  log(`    A and B keep all of theirs (${TST(await stakeOf(a.account.address)).replace('TUSD', 'STK')}, ${TST(await stakeOf(b.account.address)).replace('TUSD', 'STK')}).`);
   await bpe.setStream(stack, source, stack.token, pool, 0n);
 }
 
