@@ -46,10 +46,18 @@ export function anvilBinaryPath(): string {
   const pkg = PLATFORM_PACKAGES[key];
   if (!pkg) throw new Error(`@foundry-rs/anvil ships no binary for ${key}`);
   const binary = process.platform === 'win32' ? 'anvil.exe' : 'anvil';
+  const require = createRequire(import.meta.url);
   try {
-    return createRequire(import.meta.url).resolve(`${pkg}/bin/${binary}`);
+    // Usually hoisted next to @foundry-rs/anvil, where this module resolves it too.
+    return require.resolve(`${pkg}/bin/${binary}`);
   } catch {
-    throw new Error(`anvil binary not found: ${pkg} is not installed (run npm install)`);
+    // Not hoisted (e.g. a version conflict in the consumer's tree): it is then an optional
+    // dependency nested under @foundry-rs/anvil, so resolve it from there.
+    try {
+      return createRequire(require.resolve('@foundry-rs/anvil/package.json')).resolve(`${pkg}/bin/${binary}`);
+    } catch {
+      throw new Error(`anvil binary not found: ${pkg} is not installed (run npm install)`);
+    }
   }
 }
 

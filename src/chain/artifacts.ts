@@ -1,5 +1,7 @@
 // Compiled contracts from Superfluid's npm package (prebuilt Hardhat artifacts: nothing is
 // compiled here) and the library linker that any artifact with `linkReferences` needs.
+// Loading needs @superfluid-finance/ethereum-contracts installed (a devDependency of this package:
+// deploySuperfluid uses bytecode bundled at build time instead, see superfluid.generated.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
@@ -71,7 +73,11 @@ export function requiredLibraries(artifact: LinkableArtifact): string[] {
 
 let root: string | undefined;
 function packageRoot(): string {
-  root ??= dirname(createRequire(import.meta.url).resolve('@superfluid-finance/ethereum-contracts/package.json'));
+  try {
+    root ??= dirname(createRequire(import.meta.url).resolve('@superfluid-finance/ethereum-contracts/package.json'));
+  } catch {
+    throw new Error('loading Superfluid artifacts needs @superfluid-finance/ethereum-contracts installed (npm install it)');
+  }
   return root;
 }
 

@@ -1,7 +1,6 @@
 // The real Superfluid framework on a development chain, deployed from the npm package's
 // prebuilt artifacts: ERC1820 registry, external libraries, SuperfluidFrameworkDeployer and
 // its deployment steps; plus wrapper Super Tokens for tests.
-import { readFileSync } from 'node:fs';
 import {
   isAddressEqual,
   maxUint256,
@@ -14,9 +13,12 @@ import {
   type Hex,
 } from 'viem';
 import { superTokenAbi, testTokenAbi } from './abis.ts';
-import { loadSuperfluidArtifact, superfluidPackagePath } from './artifacts.ts';
+import type { LinkableArtifact } from './artifacts.ts';
 import type { ChainClients } from './clients.ts';
 import { confirm, deployLinked } from './deploy.ts';
+// Bundled at build time from @superfluid-finance/ethereum-contracts (scripts/bundle-superfluid.ts),
+// so using this module needs neither that package nor its Hardhat/truffle dependencies.
+import { ERC1820_CREATION_CODE, ERC1820_RUNTIME_CODE, FRAMEWORK_ARTIFACTS } from './superfluid.generated.ts';
 
 // ---- ERC1820 registry (EIP-1820), which Super Tokens use for ERC-777 hooks ----
 
@@ -33,13 +35,11 @@ const ERC1820_SIGNATURE_WORD: Hex = `0x${'1820'.repeat(16)}`;
 
 /**
  * The raw EIP-1820 deployment transaction, rebuilt from the registry's creation code shipped in
- * Superfluid's package (dev-scripts/artifacts/ERC1820Registry.json). Any byte off would recover a
+ * Superfluid's package (dev-scripts/artifacts/ERC1820Registry.json, bundled at build time). Any byte off would recover a
  * different sender, so the recovered sender is checked against ERC1820_DEPLOYER.
  */
 export async function erc1820DeploymentTransaction(): Promise<Hex> {
-  const { bin } = JSON.parse(readFileSync(superfluidPackagePath('dev-scripts/artifacts/ERC1820Registry.json'), 'utf8')) as {
-    bin: string;
-  };
+  const bin = ERC1820_CREATION_CODE;
   const raw = serializeTransaction(
     { type: 'legacy', nonce: 0, gasPrice: ERC1820_GAS_PRICE, gas: ERC1820_GAS, value: 0n, data: `0x${bin}` },
     { r: ERC1820_SIGNATURE_WORD, s: ERC1820_SIGNATURE_WORD, v: 27n },
@@ -51,12 +51,9 @@ export async function erc1820DeploymentTransaction(): Promise<Hex> {
   return raw;
 }
 
-/** The registry's runtime code, from Superfluid's contracts/libs/ERC1820RegistryCompiled.sol. */
+/** The registry's runtime code, from Superfluid's contracts/libs/ERC1820RegistryCompiled.sol (bundled at build time). */
 export function erc1820RuntimeBytecode(): Hex {
-  const source = readFileSync(superfluidPackagePath('contracts/libs/ERC1820RegistryCompiled.sol'), 'utf8');
-  const match = /BYTECODE\s*=\s*bytes\(hex"([0-9a-fA-F]+)"\)/.exec(source);
-  if (!match) throw new Error('ERC1820RegistryCompiled.sol: BYTECODE constant not found');
-  return `0x${match[1].toLowerCase()}`;
+  return ERC1820_RUNTIME_CODE as Hex;
 }
 
 /** Deploys the ERC1820 registry unless it is already there. */
@@ -117,6 +114,13 @@ export interface SuperfluidFramework {
   frameworkDeployer: Address;
 }
 
+/** The deployer or one of its libraries, from the bytecode bundled at build time. */
+function bundledFrameworkArtifact(qualifiedName: string): LinkableArtifact {
+  const artifact = FRAMEWORK_ARTIFACTS[qualifiedName];
+  if (!artifact) throw new Error(`${qualifiedName} is not among the bundled Superfluid framework artifacts`);
+  return artifact;
+}
+
 /**
  * Deploys Superfluid's test framework (governance, host, CFA, IDA, GDA, Super Token factory,
  * forwarders, resolver, ...) the way its Solidity tests do (liquidation period 4 h).
@@ -127,8 +131,8 @@ export async function deploySuperfluid(clients: ChainClients): Promise<Superflui
   await deployERC1820(clients);
   const frameworkDeployer = await deployLinked(
     clients,
-    loadSuperfluidArtifact(FRAMEWORK_DEPLOYER_ARTIFACT),
-    loadSuperfluidArtifact,
+    bundledFrameworkArtifact(FRAMEWORK_DEPLOYER_ARTIFACT),
+    bundledFrameworkArtifact,
   );
   const deployer = { address: frameworkDeployer, abi: frameworkDeployerAbi } as const;
   // The deployer builds the framework in steps, one transaction each, and says how many there are.

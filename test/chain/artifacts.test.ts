@@ -94,3 +94,23 @@ describe('hand-written ABIs agree with the packaged artifacts', () => {
     });
   }
 });
+
+describe('bundled Superfluid framework artifacts (superfluid.generated.ts)', () => {
+  it('match the package: the deployer and every library it links, bytecode and link references', async () => {
+    const { FRAMEWORK_ARTIFACTS, ERC1820_RUNTIME_CODE } = await import('../../src/chain/superfluid.generated.ts');
+    const names = new Set<string>();
+    const walk = (name: string) => {
+      if (names.has(name)) return;
+      names.add(name);
+      requiredLibraries(loadSuperfluidArtifact(name)).forEach(walk);
+    };
+    walk(FRAMEWORK_DEPLOYER_ARTIFACT);
+    assert.deepEqual(Object.keys(FRAMEWORK_ARTIFACTS).sort(), [...names].sort());
+    for (const name of names) {
+      const packaged = loadSuperfluidArtifact(name);
+      assert.equal(FRAMEWORK_ARTIFACTS[name].bytecode, packaged.bytecode, name);
+      assert.deepEqual(FRAMEWORK_ARTIFACTS[name].linkReferences, packaged.linkReferences, name);
+    }
+    assert.match(ERC1820_RUNTIME_CODE, /^0x[0-9a-f]+$/);
+  });
+});

@@ -1,0 +1,16 @@
+/**
+ * backpressure-economics: the agent-facing API. What a sink or a source needs to act on a BPE
+ * deployment (typed chain actions and the verification messages), to deploy BPE onto a chain
+ * where Superfluid runs, or to start a whole local world (anvil + Superfluid + BPE) in one call.
+ *
+ * Lower levels have their own entry points: `backpressure-economics/core` (the allocation math)
+ * and `backpressure-economics/chain` (clients, anvil, Superfluid deployment, ABIs and bytecode).
+ */
+export * from './chain/bpe/actions.ts';
+export * from './chain/bpe/verification.ts';
+export { deployBpe, DEFAULT_PARAMS } from './chain/bpe/deploy.ts';
+export type { BpeParams, BpeDeployOptions, BpeDeployment } from './chain/bpe/deploy.ts';
+export { startLocalStack } from './chain/bpe/localStack.ts';
+export type { LocalStack, LocalStackOptions } from './chain/bpe/localStack.ts';
+export { deploySuperfluid, deployTestSuperToken } from './chain/superfluid.ts';
+export type { SuperfluidFramework, TestSuperToken, TestSuperTokenOptions } from './chain/superfluid.ts';
