@@ -14,3 +14,9 @@ export { startLocalStack } from './chain/bpe/localStack.ts';
 export type { LocalStack, LocalStackOptions } from './chain/bpe/localStack.ts';
 export { deploySuperfluid, deployTestSuperToken } from './chain/superfluid.ts';
 export type { SuperfluidFramework, TestSuperToken, TestSuperTokenOptions } from './chain/superfluid.ts';
+// The sink's runtime, pure (no chain): the capacity signal it declares, from what it measures, and
+// the bounded task queue that does the measuring.
+export { CapacityComputer, DEFAULT_SAFETY_MARGIN, DEFAULT_WINDOW_SIZE } from './sdk/capacityComputer.ts';
+export type { CapacityComputerOptions, CapacitySignal, CapacityState } from './sdk/capacityComputer.ts';
+export { TaskQueueManager, TaskRejectedError, QueueFullError, DuplicateTaskError, QueueDrainingError } from './sdk/taskQueue.ts';
+export type { Task, Worker, TaskQueueOptions, TaskQueueEvents } from './sdk/taskQueue.ts';
