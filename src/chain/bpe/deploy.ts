@@ -49,7 +49,7 @@ export interface BpeParams {
   /** Seconds after an epoch ends during which its completion receipts may still be submitted. */
   receiptGrace: bigint;
   /** How the CompletionTracker judges a window: 0 = shortfall penalty (default: every task short of
-   * 95 % of expected costs the stake behind one task/epoch), 1 = the seeds' three-strike rule. */
+   * 94 % of expected costs the stake behind one task/epoch), 1 = the seeds' three-strike rule. */
   verificationRule: 0 | 1;
 }
 
