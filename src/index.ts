@@ -20,3 +20,7 @@ export { CapacityComputer, DEFAULT_SAFETY_MARGIN, DEFAULT_WINDOW_SIZE } from './
 export type { CapacityComputerOptions, CapacitySignal, CapacityState } from './sdk/capacityComputer.ts';
 export { TaskQueueManager, TaskRejectedError, QueueFullError, DuplicateTaskError, QueueDrainingError } from './sdk/taskQueue.ts';
 export type { Task, Worker, TaskQueueOptions, TaskQueueEvents } from './sdk/taskQueue.ts';
+// The source's runtime: its stream into a task type's pool, checkpointed before every change and
+// paused (or reduced) while the task type's escrow buffer is saturated.
+export { StreamLifecycle, UnknownTaskTypeError, InsufficientBalanceError, DEFAULT_RESUME_BELOW_BPS } from './sdk/streamLifecycle.ts';
+export type { StreamLifecycleOptions, StreamLifecycleEvents, StreamState, SaturationInfo } from './sdk/streamLifecycle.ts';
