@@ -9,10 +9,14 @@ import {
 import {
     IGeneralDistributionAgreementV1
 } from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/IGeneralDistributionAgreementV1.sol";
+import {
+    ISuperfluidPool
+} from "@superfluid-finance/ethereum-contracts/contracts/interfaces/agreements/gdav1/ISuperfluidPool.sol";
 import {BPETest} from "./utils/BPETest.sol";
 import {HostileSuperToken, DecoyGDA, DecoyHost} from "./utils/Hostile.sol";
 import {OffchainAggregator} from "../src/OffchainAggregator.sol";
 import {CapacityRegistry} from "../src/CapacityRegistry.sol";
+import {PoolAdmin} from "../src/PoolAdmin.sol";
 
 /// @notice Security regressions: one test per finding of the review, each written as the property
 /// that must hold, so it fails while the attack works and passes once it is fixed, however it is
@@ -186,6 +190,21 @@ contract SecurityTest is BPETest {
         assertEq(_pool(trap).getUnits(victim), 0, "the units are gone");
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.InSync.selector, trap, victim));
         registry.syncUnits(trap, victim);
+    }
+
+    /// @notice Each pool's admin is a PoolAdmin that obeys only the BackpressurePool: nobody else can
+    /// give themselves units or take the pool's remainder.
+    function test_poolAdminObeysOnlyTheBackpressurePool() public {
+        (bytes32 id,,,) = _market123("llm", 100e18);
+        PoolAdmin admin = bpPool.poolInfo(id).admin;
+        ISuperfluidPool pool = _pool(id);
+        vm.startPrank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(PoolAdmin.NotOwner.selector, mallory));
+        admin.updateMemberUnits(pool, mallory, 1e9);
+        vm.expectRevert(abi.encodeWithSelector(PoolAdmin.NotOwner.selector, mallory));
+        admin.sweep(IERC20(address(token)), mallory);
+        vm.stopPrank();
+        assertEq(_units(id, mallory), 0);
     }
 
     /// @notice A caller cannot make an honest push fail (and so keep its units after leaving) by
