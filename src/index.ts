@@ -24,3 +24,10 @@ export type { Task, Worker, TaskQueueOptions, TaskQueueEvents } from './sdk/task
 // paused (or reduced) while the task type's escrow buffer is saturated.
 export { StreamLifecycle, UnknownTaskTypeError, InsufficientBalanceError, DEFAULT_RESUME_BELOW_BPS } from './sdk/streamLifecycle.ts';
 export type { StreamLifecycleOptions, StreamLifecycleEvents, StreamState, SaturationInfo } from './sdk/streamLifecycle.ts';
+// The sink's capacity declaration by commit-reveal: the nonce is stored durably before the commit is
+// sent, so a crash between commit and reveal never loses the declaration; typed contract errors.
+export { SinkDeclarer } from './sdk/sinkDeclarer.ts';
+export type { SinkDeclarerOptions, DeclareResult } from './sdk/sinkDeclarer.ts';
+export { FileCommitmentStore, InMemoryCommitmentStore, CommitmentStoreCorruptError, commitmentKeyString } from './sdk/commitmentStore.ts';
+export type { CommitmentStore, CommitmentKey, PendingCommitment } from './sdk/commitmentStore.ts';
+export { BpeError, UpdateTooFrequentError, CommitmentPendingError, CommitmentExpiredError, toBpeError } from './sdk/errors.ts';
