@@ -471,10 +471,7 @@ contract CapacityRegistry is ICapacityRegistry {
     /// @inheritdoc ICapacityRegistry
     /// @dev Wraps at 2^96 like a Uniswap oracle's cumulative price: readers take differences.
     function weightSecondsOf(bytes32 taskTypeId) external view returns (uint96) {
-        TaskType storage t = _taskTypes[taskTypeId];
-        unchecked {
-            return t.weightSeconds + uint96(uint256(t.totalWeight) * (block.timestamp - t.weightUpdatedAt));
-        }
+        return _weightSecondsNow(_taskTypes[taskTypeId]);
     }
 
     /// @inheritdoc ICapacityRegistry
@@ -527,18 +524,18 @@ contract CapacityRegistry is ICapacityRegistry {
         if (push) _push(taskTypeId, sink, s, weight);
     }
 
-    function _requirePushGas() internal view {
-        uint256 required = UNIT_PUSH_GAS + UNIT_PUSH_GAS / 63 + 10_000;
-        if (gasleft() < required) revert InsufficientGas(gasleft(), required);
+    /// @dev The weight integral up to now: wraps at 2^96 (readers take differences).
+    function _weightSecondsNow(TaskType storage t) internal view returns (uint96) {
+        unchecked {
+            return t.weightSeconds + uint96(uint256(t.totalWeight) * (block.timestamp - t.weightUpdatedAt));
+        }
     }
 
     /// @dev Writes both totals, first adding the old weight's time to the weight integral (the
     /// PricingCurve averages capacity over an epoch with it, so a backlog flipped around its call
     /// moves nothing).
     function _setTotals(TaskType storage t, uint256 capacity, uint256 weight) internal {
-        unchecked {
-            t.weightSeconds += uint96(uint256(t.totalWeight) * (block.timestamp - t.weightUpdatedAt));
-        }
+        t.weightSeconds = _weightSecondsNow(t);
         (t.totalCapacity, t.totalWeight, t.weightUpdatedAt) =
         (capacity.toUint64(), weight.toUint64(), uint32(block.timestamp));
     }
@@ -548,7 +545,8 @@ contract CapacityRegistry is ICapacityRegistry {
     /// Requiring the full allowance up front means a push can fail only through the pool's own
     /// code, never because the caller chose a gas limit just short of it.
     function _push(bytes32 taskTypeId, address sink, SinkState memory s, uint256 weight) internal {
-        _requirePushGas();
+        uint256 required = UNIT_PUSH_GAS + UNIT_PUSH_GAS / 63 + 10_000;
+        if (gasleft() < required) revert InsufficientGas(gasleft(), required);
         uint40 previous = s.pushed;
         s.pushed = uint40(weight);
         _store(taskTypeId, sink, s);

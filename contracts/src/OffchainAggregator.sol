@@ -71,9 +71,7 @@ contract OffchainAggregator is EIP712 {
     /// @notice The EIP-712 digest a sink signs for `a` (signature fields ignored).
     function attestationDigest(Attestation calldata a) public view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(
-                abi.encode(ATTESTATION_TYPEHASH, a.taskTypeId, a.sink, a.capacity, a.backlog, a.nonce, a.timestamp)
-            )
+            keccak256(abi.encode(ATTESTATION_TYPEHASH, a.taskTypeId, a.sink, a.capacity, a.backlog, a.nonce, a.timestamp))
         );
     }
 

@@ -16,10 +16,9 @@
  * A resumed reveal IS this call's declaration (`resumed: true`, the stored capacity): the EWMA
  * moves at most once per `minUpdateInterval`, so the new capacity waits for the next call.
  */
-import { webcrypto } from 'node:crypto';
-import { encodeAbiParameters, keccak256, toHex, type Account, type Hex, type TransactionReceipt } from 'viem';
+import type { Account, Hex, TransactionReceipt } from 'viem';
 import { CapacityRegistry } from '../chain/bpe/artifacts.generated.ts';
-import { commitCapacity, revealCapacity, type BpeContext } from '../chain/bpe/actions.ts';
+import { commitCapacity, makeCommitment, revealCapacity, type BpeContext } from '../chain/bpe/actions.ts';
 import { InMemoryCommitmentStore, type CommitmentKey, type CommitmentStore, type PendingCommitment } from './commitmentStore.ts';
 import { CommitmentExpiredError, UpdateTooFrequentError, toBpeError } from './errors.ts';
 
@@ -120,12 +119,7 @@ export class SinkDeclarer {
   async #fresh(capacity: bigint): Promise<DeclareResult> {
     const key = await this.#storeKey();
     await this.#checkUpdateInterval();
-    const nonce = toHex(webcrypto.getRandomValues(new Uint8Array(32)));
-    // Same encoding as CapacityRegistry.commitmentHash: abi.encode(sink, taskTypeId, capacity, nonce).
-    const hash = keccak256(encodeAbiParameters(
-      [{ type: 'address' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'bytes32' }],
-      [this.sink.address, this.taskTypeId, capacity, nonce],
-    ));
+    const { hash, nonce } = makeCommitment(this.sink.address, this.taskTypeId, capacity);
     const pending: PendingCommitment = { capacity, nonce, hash };
     // Durable before the transaction exists: a crash after sending must still find the nonce.
     await this.store.put(key, pending);

@@ -82,11 +82,7 @@ library CapacityMath {
 
     /// @notice Price multiplier (bps) of a sink's queue premium: 1 + gamma * backlog / capacity,
     /// capped at MAX_PREMIUM_RATIO backlogs per unit of capacity (and at that cap without capacity).
-    function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps)
-        internal
-        pure
-        returns (uint256)
-    {
+    function premiumMultiplierBps(uint256 capacity, uint256 backlog, uint256 premiumBps) internal pure returns (uint256) {
         uint256 ratioBps = capacity == 0
             ? (backlog == 0 ? 0 : MAX_PREMIUM_RATIO * BPS)
             : Math.min(Math.mulDiv(backlog, BPS, capacity), MAX_PREMIUM_RATIO * BPS);
