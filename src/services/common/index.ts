@@ -4,3 +4,4 @@ export * from './log.ts';
 export * from './http.ts';
 export * from './metrics.ts';
 export * from './backoff.ts';
+export * from './chain.ts';
