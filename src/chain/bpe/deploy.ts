@@ -2,7 +2,7 @@
 // Their constructors reference each other (registry <-> stake manager <-> pool <-> buffer <->
 // pricing <-> tracker), so each address is predicted from the deployer's nonce and passed in:
 // no setters to attack.
-import { getContractAddress, type Address } from 'viem';
+import { getContractAddress, type Abi, type Address, type Hex } from 'viem';
 import type { ChainClients } from '../clients.ts';
 import { deployBytecode } from '../deploy.ts';
 import {
@@ -98,12 +98,19 @@ export interface BpeDeployment {
   params: BpeParams;
 }
 
-export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): Promise<BpeDeployment> {
-  const p = { ...DEFAULT_PARAMS, ...opts.params };
-  const from = clients.account.address;
-  const nonce = await clients.publicClient.getTransactionCount({ address: from, blockTag: 'pending' });
+/** One contract creation of a BPE deployment: what `deployBpe` sends, in order. */
+export interface BpeCreation {
+  key: keyof Omit<BpeDeployment, 'params'>;
+  contract: string;
+  abi: Abi;
+  bytecode: Hex;
+  args: readonly unknown[];
+}
+
+/** Addresses the eight contracts will have when `from` deploys them in order starting at `nonce`. */
+export function predictBpeAddresses(from: Address, nonce: number): Omit<BpeDeployment, 'params'> {
   const at = (offset: number) => getContractAddress({ from, nonce: BigInt(nonce + offset) });
-  const predicted = {
+  return {
     stakeManager: at(0),
     capacityRegistry: at(1),
     backpressurePool: at(2),
@@ -113,9 +120,17 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
     offchainAggregator: at(6),
     completionTracker: at(7),
   };
+}
 
-  const deployed = {
-    stakeManager: await deployBytecode(clients, 'StakeManager', StakeManager.bytecode, StakeManager.abi, [
+/** The eight creations (contract, constructor arguments) in deployment order, for `predicted`
+ * addresses: `deployBpe` sends them; `bpe deploy --dry-run` prints and estimates them. */
+export function bpeCreations(
+  opts: BpeDeployOptions, predicted: Omit<BpeDeployment, 'params'>, p: BpeParams,
+): BpeCreation[] {
+  const c = (key: BpeCreation['key'], contract: string, art: { abi: Abi; bytecode: Hex }, args: readonly unknown[]): BpeCreation =>
+    ({ key, contract, abi: art.abi, bytecode: art.bytecode, args });
+  return [
+    c('stakeManager', 'StakeManager', StakeManager, [
       opts.stakeToken,
       predicted.capacityRegistry,
       predicted.completionTracker,
@@ -124,7 +139,7 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
       p.minSinkStake,
       p.unbondingPeriod,
     ]),
-    capacityRegistry: await deployBytecode(clients, 'CapacityRegistry', CapacityRegistry.bytecode, CapacityRegistry.abi, [
+    c('capacityRegistry', 'CapacityRegistry', CapacityRegistry, [
       predicted.stakeManager,
       predicted.backpressurePool,
       predicted.offchainAggregator,
@@ -137,7 +152,7 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
         rebalanceThresholdBps: p.rebalanceThresholdBps,
       },
     ]),
-    backpressurePool: await deployBytecode(clients, 'BackpressurePool', BackpressurePool.bytecode, BackpressurePool.abi, [
+    c('backpressurePool', 'BackpressurePool', BackpressurePool, [
       opts.superfluidHost,
       predicted.capacityRegistry,
       predicted.escrowBuffer,
@@ -146,17 +161,14 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
       p.unitScale,
       p.epochSeconds,
     ]),
-    escrowBuffer: await deployBytecode(clients, 'EscrowBuffer', EscrowBuffer.bytecode, EscrowBuffer.abi, [
+    c('escrowBuffer', 'EscrowBuffer', EscrowBuffer, [
       opts.superfluidHost,
       predicted.capacityRegistry,
       predicted.backpressurePool,
       p.drainWindow,
     ]),
-    pipeline: await deployBytecode(clients, 'Pipeline', Pipeline.bytecode, Pipeline.abi, [
-      predicted.capacityRegistry,
-      predicted.backpressurePool,
-    ]),
-    pricingCurve: await deployBytecode(clients, 'PricingCurve', PricingCurve.bytecode, PricingCurve.abi, [
+    c('pipeline', 'Pipeline', Pipeline, [predicted.capacityRegistry, predicted.backpressurePool]),
+    c('pricingCurve', 'PricingCurve', PricingCurve, [
       predicted.capacityRegistry,
       predicted.backpressurePool,
       p.epochSeconds,
@@ -165,30 +177,35 @@ export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): 
       p.feeFloorBps,
       p.feeCeilingBps,
     ]),
-    offchainAggregator: await deployBytecode(
-      clients, 'OffchainAggregator', OffchainAggregator.bytecode, OffchainAggregator.abi,
-      [predicted.capacityRegistry, p.attestationMaxAge, p.attestationMaxSkew],
-    ),
-    completionTracker: await deployBytecode(
-      clients, 'CompletionTracker', CompletionTracker.bytecode, CompletionTracker.abi,
-      [
-        opts.superfluidHost,
-        predicted.capacityRegistry,
-        predicted.backpressurePool,
-        predicted.stakeManager,
-        predicted.escrowBuffer,
-        predicted.pricingCurve,
-        p.epochSeconds,
-        p.receiptGrace,
-        p.verificationRule,
-      ],
-    ),
-  };
-  for (const [name, address] of Object.entries(deployed)) {
-    const expected = predicted[name as keyof typeof predicted];
-    if (address !== expected) {
-      throw new Error(`${name} landed at ${address}, not ${expected}: another transaction from ${from} interleaved`);
+    c('offchainAggregator', 'OffchainAggregator', OffchainAggregator, [
+      predicted.capacityRegistry, p.attestationMaxAge, p.attestationMaxSkew,
+    ]),
+    c('completionTracker', 'CompletionTracker', CompletionTracker, [
+      opts.superfluidHost,
+      predicted.capacityRegistry,
+      predicted.backpressurePool,
+      predicted.stakeManager,
+      predicted.escrowBuffer,
+      predicted.pricingCurve,
+      p.epochSeconds,
+      p.receiptGrace,
+      p.verificationRule,
+    ]),
+  ];
+}
+
+export async function deployBpe(clients: ChainClients, opts: BpeDeployOptions): Promise<BpeDeployment> {
+  const p = { ...DEFAULT_PARAMS, ...opts.params };
+  const from = clients.account.address;
+  const nonce = await clients.publicClient.getTransactionCount({ address: from, blockTag: 'pending' });
+  const predicted = predictBpeAddresses(from, nonce);
+  const deployed = {} as Omit<BpeDeployment, 'params'>;
+  for (const c of bpeCreations(opts, predicted, p)) {
+    const address = await deployBytecode(clients, c.contract, c.bytecode, c.abi, c.args);
+    if (address !== predicted[c.key]) {
+      throw new Error(`${c.key} landed at ${address}, not ${predicted[c.key]}: another transaction from ${from} interleaved`);
     }
+    deployed[c.key] = address;
   }
   return { ...deployed, params: p };
 }
