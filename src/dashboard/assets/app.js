@@ -92,8 +92,7 @@ function sinkRows(t) {
       <td class="num" data-testid="sink-effective" title="smoothed ${k.smoothed}, allowance ${k.allowance}">${k.effective}<span class="hint"> / ${k.smoothed}</span></td>
       <td class="num" data-testid="sink-backlog">${k.backlog}</td>
       <td class="num" data-testid="sink-units">${k.units}</td>
-      <td class="num ${over ? 'over' : ''}" data-testid="sink-flow" data-wei="${flow}" title="${over ? 'more than its capacity is worth: ' + rate(capRate) : 'capacity worth ' + rate(capRate)}">
-        <span class="share" style="width:${Math.round(share * 0.6)}px"></span>${esc(rate(flow))}</td>
+      <td class="num ${over ? 'over' : ''}" title="${esc(over ? 'more than its capacity is worth: ' + rate(capRate) : 'capacity worth ' + rate(capRate))}"><span class="share" style="width:${Math.round(share * 0.6)}px"></span><span data-testid="sink-flow" data-wei="${flow}">${esc(rate(flow))}</span></td>
       <td class="num" data-testid="sink-price">${esc(amount(k.price))}</td>
     </tr>`;
   }).join('');
@@ -181,8 +180,8 @@ function makeChart(key, el, series, yLabel, range) {
     width, height: 220,
     legend: { live: false },
     scales: { x: { time: true }, y: range ? { range } : {} },
-    axes: [{}, { label: yLabel, size: 60 }],
-    series: [{}, ...series],
+    axes: [{}, { label: yLabel, size: 70, values: (u, splits) => splits.map((v) => num(v)) }],
+    series: [{}, ...series.map((x) => ({ value: (u, v) => (v === null ? '–' : num(v)), ...x }))],
   };
   view.charts[key] = new uPlot(opts, key === 'efficiency' ? chartData().efficiency : chartData().flow, el);
 }
@@ -230,6 +229,7 @@ function apply(s, { full }) {
   renderLog();
   renderFooter(s);
   renderCharts();
+  $('[data-testid="flow-unit"]').textContent = `${symbol}/s, all task types`;
   document.body.dataset.block = String(s.block);
   document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
 }
