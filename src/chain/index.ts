@@ -14,3 +14,4 @@ export * from './bpe/localStack.ts';
 // ABIs and bytecode of the nine BPE contracts, generated from forge's output at build time.
 export * from './bpe/artifacts.generated.ts';
 export * from './bpe/deploymentFile.ts';
+export * from './bpe/deployToNetwork.ts';
