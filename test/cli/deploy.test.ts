@@ -15,7 +15,7 @@ import { testTokenAbi } from '../../src/chain/abis.ts';
 import { deploySuperfluid, deployTestSuperToken, type SuperfluidFramework } from '../../src/chain/superfluid.ts';
 import { confirm } from '../../src/chain/deploy.ts';
 import { contextAddresses, readDeploymentFile, writeDeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
-import { deployToNetwork, DeployCheckError } from '../../src/chain/bpe/deployToNetwork.ts';
+import { CANONICAL_GDA_FORWARDER, deployToNetwork, DeployCheckError, superfluidNetwork } from '../../src/chain/bpe/deployToNetwork.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
 import { CapacityRegistry } from '../../src/chain/bpe/artifacts.generated.ts';
 
@@ -131,6 +131,29 @@ describe('bpe deploy', () => {
     );
   });
 
+  it('refuses a deployer without the gas funds, before sending anything', async () => {
+    const poor = anvilAccount(8);
+    await admin.testClient.setBalance({ address: poor.address, value: 10n ** 12n });
+    const clients = anvilClients(anvil.rpcUrl, poor);
+    await assert.rejects(
+      deployToNetwork({ ...common(), clients }),
+      (e: Error) => e instanceof DeployCheckError && /^deployer 0x[0-9a-fA-F]{40} holds 0\.000001 ETH, the deployment needs up to [\d.]+ ETH \(\d+ gas at up to [\d.]+ gwei\)$/.test(e.message),
+    );
+    assert.equal(await admin.publicClient.getTransactionCount({ address: poor.address }), 0);
+  });
+
+  it('knows Base Sepolia and Base from @superfluid-finance/metadata', () => {
+    const sepolia = superfluidNetwork('base-sepolia');
+    assert.equal(sepolia.chainId, 84532);
+    assert.equal(sepolia.host, '0x109412E3C84f0539b43d39dB691B08c90f58dC7c');
+    assert.equal(sepolia.gdaV1Forwarder, CANONICAL_GDA_FORWARDER);
+    const base = superfluidNetwork('base');
+    assert.equal(base.chainId, 8453);
+    assert.equal(base.name, 'base-mainnet');
+    assert.equal(base.gdaV1Forwarder, CANONICAL_GDA_FORWARDER);
+    assert.ok(base.nativeTokenWrapper);
+  });
+
   it('deploys through the CLI (node bin/bpe.js deploy) and writes a valid deployment JSON', async () => {
     const deployer = anvilAccount(4);
     await mint(deployer.address, 100n * E18);
@@ -169,6 +192,7 @@ describe('bpe deploy', () => {
     }
     assert.match(r.stdout, /summarize: 0\.001 tokens\/task, buffer max 1000 tokens/);
     assert.match(r.stdout, /\d+ gas x [\d.]+ gwei = [\d.]+ ETH/);
+    assert.match(r.stdout, /the deployer must hold up to [\d.]+ ETH/);
     assert.match(r.stdout, /dry run: nothing was sent/);
     assert.equal(await admin.publicClient.getTransactionCount({ address: deployer.address }), before, 'nonce unchanged');
     assert.equal(existsSync(out), false, 'no deployment file written');

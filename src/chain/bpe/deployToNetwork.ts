@@ -150,8 +150,10 @@ export interface DeployPlan {
    * before the contracts exist. */
   taskTypeGas: bigint;
   gasPrice: bigint;
-  /** (creationGas + taskTypeGas) × gasPrice. */
+  /** (creationGas + taskTypeGas) × gasPrice: the expected cost. */
   cost: bigint;
+  /** (creationGas + taskTypeGas) × max fee per gas: what the deployer must hold. */
+  required: bigint;
   balance: bigint;
 }
 
@@ -298,17 +300,25 @@ export async function deployToNetwork(opts: DeployToNetworkOptions): Promise<Dep
   const creationGas = planned.reduce((s, c) => s + c.gas, 0n);
   const taskTypeGas = taskTypes.length === 0 ? 0n : STAKE_GAS_ALLOWANCE + TASK_TYPE_GAS_ALLOWANCE * BigInt(taskTypes.length);
   const gasPrice = await publicClient.getGasPrice();
-  const cost = (creationGas + taskTypeGas) * gasPrice;
+  // A node only accepts a transaction whose gas limit × max fee the sender can pay, and viem sets
+  // the max fee above the current price (about 2 × base fee + tip): require that much, to be safe.
+  const maxFeePerGas = await publicClient
+    .estimateFeesPerGas()
+    .then((f) => f.maxFeePerGas ?? f.gasPrice ?? gasPrice)
+    .catch(() => gasPrice);
+  const totalGas = creationGas + taskTypeGas;
+  const cost = totalGas * gasPrice;
+  const required = totalGas * (maxFeePerGas > gasPrice ? maxFeePerGas : gasPrice);
   const balance = await publicClient.getBalance({ address: deployer });
   const plan: DeployPlan = {
     chainId, deployer, nonce, superfluid: { host, gda, gdaV1Forwarder }, token, stakeToken, slashRecipient, params,
-    creations: planned, taskTypes, creationGas, taskTypeGas, gasPrice, cost, balance,
+    creations: planned, taskTypes, creationGas, taskTypeGas, gasPrice, cost, required, balance,
   };
 
   // 8. Gas funds.
-  if (balance < cost) {
+  if (balance < required) {
     throw new DeployCheckError(
-      `deployer ${deployer} holds ${formatEther(balance)} ETH, the deployment needs about ${formatEther(cost)} ETH (${creationGas + taskTypeGas} gas at ${formatUnits(gasPrice, 9)} gwei)`,
+      `deployer ${deployer} holds ${formatEther(balance)} ETH, the deployment needs up to ${formatEther(required)} ETH (${totalGas} gas at up to ${formatUnits(required / totalGas, 9)} gwei)`,
     );
   }
   if (opts.dryRun) return { plan };

@@ -170,6 +170,7 @@ export function formatPlan(plan: DeployPlan): string {
     `gas: ${plan.creationGas} for the contracts (eth_estimateGas of each creation)` +
       (plan.taskTypeGas ? ` + ${plan.taskTypeGas} allowed for staking and task types` : ''),
     `     ${total} gas x ${formatUnits(plan.gasPrice, 9)} gwei = ${formatEther(plan.cost)} ETH`,
+    `     the deployer must hold up to ${formatEther(plan.required)} ETH (at the max fee per gas); it holds ${formatEther(plan.balance)} ETH`,
   );
   return lines.join('\n');
 }

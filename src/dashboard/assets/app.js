@@ -151,7 +151,8 @@ function addEvents(list) {
 }
 
 function renderLog() {
-  const items = [...view.events.values()].sort((a, b) => b.time - a.time || (b.block ?? 0) - (a.block ?? 0));
+  const logIndex = (e) => (e.origin === 'chain' ? Number(e.id.split('-')[1]) : 0);
+  const items = [...view.events.values()].sort((a, b) => b.time - a.time || (b.block ?? 0) - (a.block ?? 0) || logIndex(b) - logIndex(a));
   $('[data-testid="event-log"]').innerHTML = items.map((e) => `
     <li data-testid="event" data-id="${esc(e.id)}" data-name="${esc(e.name)}" data-origin="${e.origin}" data-level="${e.level}">
       <span class="time">${time(e.time)}</span><span class="name">${esc(e.name)}</span><span class="text">${esc(e.text)}</span>
