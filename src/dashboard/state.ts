@@ -173,7 +173,7 @@ const erc20MetaAbi = parseAbi(['function symbol() view returns (string)', 'funct
 /** Events that are routine bookkeeping and would drown the log. */
 const QUIET = new Set(['SinkUnitsUpdated', 'OverflowUnitsUpdated', 'EIP712DomainChanged', 'CapacityCommitted', 'RemainderCredited']);
 const ALERTS = new Set(['Slashed', 'BufferFull', 'UnitsPushFailed']);
-const WARNS = new Set(['CapacityCapped', 'AttestationRejected', 'Drained', 'PaymentReturned']);
+const WARNS = new Set(['CapacityCapped', 'AttestationRejected', 'PaymentReturned']);
 
 const short = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
 
