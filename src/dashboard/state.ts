@@ -341,7 +341,16 @@ export class DashboardState {
       this.token = { address: d.token, symbol, decimals: Number(decimals) };
     }
     await this.followLogs(blockNumber);
-    const extra = this.extraFn ? await this.extraFn() : {};
+    // The host's hook failing must not hide the chain: its error is reported beside the data.
+    let extraError: string | null = null;
+    const extra: DashboardExtra = this.extraFn
+      ? await Promise.resolve()
+        .then(() => this.extraFn!())
+        .catch((err: unknown) => {
+          extraError = `extra(): ${(err as Error).message ?? String(err)}`;
+          return {};
+        })
+      : {};
     const { sources: extraSources = [], ...extraRest } = extra;
 
     const at = { blockNumber } as const;
@@ -455,7 +464,7 @@ export class DashboardState {
       history: [...this.history],
       events: [...this.events],
       extra: extraRest,
-      error: null,
+      error: extraError,
     };
   }
 

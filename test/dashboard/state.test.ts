@@ -90,6 +90,20 @@ describe('DashboardState', () => {
     assert.equal(new Set(next.events.map((e) => e.id)).size, next.events.length, 'no event logged twice');
   });
 
+  it('keeps reading the chain when the extra() hook throws, and names its error', async () => {
+    const s2 = new DashboardState({
+      deployment: world.deployment,
+      publicClient: world.stack.clients.publicClient,
+      extra: () => {
+        throw new Error('devnet not ready');
+      },
+    });
+    const snap2 = await s2.poll();
+    assert.equal(snap2.error, 'extra(): devnet not ready');
+    assert.equal(snap2.taskTypes[0]!.sinks.length, 2);
+    assert.ok(snap2.sources.some((s) => s.address === world.source.address && s.paused === null), 'found on chain, paused unknown');
+  });
+
   it('formats amounts', () => {
     assert.equal(formatAmount(2n * E18), '2');
     assert.equal(formatAmount(1234567n * 10n ** 12n), '1.2345');

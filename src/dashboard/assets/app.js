@@ -55,7 +55,7 @@ function renderHeader(s) {
   setText('efficiency', pct(s.efficiency), s.efficiency ?? '');
   const err = $('[data-testid="error"]');
   err.hidden = !s.error;
-  err.textContent = s.error ? `chain read failed: ${s.error}` : '';
+  err.textContent = s.error ? (s.error.startsWith('extra():') ? s.error : `chain read failed: ${s.error}`) : '';
 }
 
 function setText(testid, text, raw) {
@@ -70,7 +70,8 @@ function gauge(t) {
   const share = max > 0n ? Number((level * 10000n) / max) / 10000 : level > 0n ? 1 : 0;
   const state = t.saturated || share >= 1 ? 'full' : share >= 0.5 ? 'high' : 'ok';
   return `
-    <div class="gauge" data-testid="buffer-gauge" data-level="${state}" data-level-wei="${level}" data-max-wei="${max}">
+    <div class="gauge" data-testid="buffer-gauge" data-level="${state}" data-level-wei="${level}" data-max-wei="${max}"
+      role="meter" aria-label="escrow buffer of ${esc(t.name)}" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${Math.min(100, share * 100).toFixed(1)}">
       <div class="bar"><div class="fill" data-testid="buffer-fill" style="width:${Math.min(100, share * 100).toFixed(2)}%"></div></div>
       <div class="caption">
         <span>escrow buffer <b data-testid="buffer-level">${esc(amount(level))}</b> of ${esc(amount(max))}${t.saturated ? ' · <b class="over">saturated</b>' : ''}</span>
