@@ -26,6 +26,8 @@ export interface DashboardOptions {
   pollMs?: number;
   /** Snapshot additions from the host process (the devnet: sources' paused state, ...). */
   extra?: () => DashboardExtra | Promise<DashboardExtra>;
+  /** Serve this poller instead of making one (the devnet shares it with its summary). */
+  state?: DashboardState;
 }
 
 export interface PublishedEvent {
@@ -85,7 +87,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const vendor = vendorFiles();
   const c = opts.clients;
   const publicClient = !c ? publicClientFor(opts.deployment) : 'publicClient' in c ? c.publicClient : c.clients.publicClient;
-  const state = new DashboardState({ deployment: opts.deployment, publicClient, extra: opts.extra });
+  const state = opts.state ?? new DashboardState({ deployment: opts.deployment, publicClient, extra: opts.extra });
   const streams = new Set<ServerResponse>();
 
   const sse = (event: string, data: string) => {
