@@ -31,3 +31,12 @@ export type { SinkDeclarerOptions, DeclareResult } from './sdk/sinkDeclarer.ts';
 export { FileCommitmentStore, InMemoryCommitmentStore, CommitmentStoreCorruptError, commitmentKeyString } from './sdk/commitmentStore.ts';
 export type { CommitmentStore, CommitmentKey, PendingCommitment } from './sdk/commitmentStore.ts';
 export { BpeError, UpdateTooFrequentError, CommitmentPendingError, CommitmentExpiredError, toBpeError } from './sdk/errors.ts';
+// Clients of the BPE services: the capacity oracle (signed attestations) and the verifier
+// (completion receipts); typed failures, retries with backoff.
+export { OracleClient, attestationToJson } from './sdk/oracleClient.ts';
+export type { OracleClientOptions, AttestationJson } from './sdk/oracleClient.ts';
+export { VerifierClient, receiptToJson } from './sdk/verifierClient.ts';
+export type { VerifierClientOptions, SignedReceipt, SignedReceiptJson } from './sdk/verifierClient.ts';
+export { ServiceClient, toJsonBody } from './sdk/serviceClient.ts';
+export type { ServiceClientOptions, CallOptions, ItemResult } from './sdk/serviceClient.ts';
+export { ServiceError, ServiceRejectedError, ServiceUnavailableError, ServiceResponseError } from './sdk/errors.ts';

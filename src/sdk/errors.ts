@@ -75,3 +75,50 @@ export function toBpeError(err: unknown, what: string): unknown {
   const text = MESSAGES[code]?.(args) ?? `${code}(${args.map(String).join(', ')})`;
   return new BpeError(code, args, `${what}: ${text}`, options);
 }
+
+// ---------------------------------------------------------------- BPE services over HTTP
+
+/** A call to a BPE service (the capacity oracle, the verifier) failed. `service` names it, `url`
+ * is the endpoint called, `attempts` how many requests were made. */
+export class ServiceError extends BpeError {
+  constructor(
+    code: string,
+    readonly service: string,
+    readonly url: string,
+    readonly attempts: number,
+    readonly status: number | undefined,
+    /** The server's own reason (`{"error": "..."}`), or what went wrong on the way. */
+    readonly reason: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, [status, reason], message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The service refused the request (a 4xx other than 408/429): retrying the same body would not
+ * help. `status` and the server's `reason` are kept. */
+export class ServiceRejectedError extends ServiceError {
+  constructor(service: string, url: string, attempts: number, status: number, reason: string) {
+    super('ServiceRejected', service, url, attempts, status, reason, `${service} refused the request (HTTP ${status}): ${reason}`);
+  }
+}
+
+/** The service could not be reached or kept failing (connection refused, timeout, 5xx, 408, 429)
+ * after every retry. `status` is the last HTTP status, undefined when no reply came. */
+export class ServiceUnavailableError extends ServiceError {
+  constructor(service: string, url: string, attempts: number, status: number | undefined, reason: string, options?: { cause?: unknown }) {
+    super(
+      'ServiceUnavailable', service, url, attempts, status, reason,
+      `${service} at ${url} unavailable after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reason}`, options,
+    );
+  }
+}
+
+/** The service answered 2xx with something other than the documented reply. */
+export class ServiceResponseError extends ServiceError {
+  constructor(service: string, url: string, attempts: number, status: number, reason: string) {
+    super('ServiceBadResponse', service, url, attempts, status, reason, `${service} sent an unexpected reply (HTTP ${status}): ${reason}`);
+  }
+}
