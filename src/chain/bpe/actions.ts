@@ -66,6 +66,21 @@ export async function deregisterSink(ctx: BpeContext, account: Account, taskType
   });
 }
 
+/** Starts unbonding `amount` of the stake (the stake must back no registration any more); it
+ * becomes withdrawable `unbondingPeriod` seconds later and stays slashable until then. */
+export async function unstake(ctx: BpeContext, account: Account, amount: bigint): Promise<TransactionReceipt> {
+  return write(ctx, 'unstaking', {
+    account, address: ctx.bpe.stakeManager, abi: StakeManager.abi, functionName: 'unstake', args: [amount],
+  });
+}
+
+/** Pays out the unbonded stake once the unbonding period has passed. */
+export async function withdrawStake(ctx: BpeContext, account: Account): Promise<TransactionReceipt> {
+  return write(ctx, 'withdrawing stake', {
+    account, address: ctx.bpe.stakeManager, abi: StakeManager.abi, functionName: 'withdraw', args: [],
+  });
+}
+
 /** Connects `account` to a GDA pool so that its share streams straight into its balance. */
 export async function connectPool(ctx: BpeContext, account: Account, pool: Address): Promise<TransactionReceipt> {
   return write(ctx, 'connecting to pool', {
@@ -228,6 +243,31 @@ export async function smoothedCapacity(ctx: BpeContext, taskTypeId: Hex, sink: A
 export async function bufferLevel(ctx: BpeContext, taskTypeId: Hex): Promise<bigint> {
   return ctx.clients.publicClient.readContract({
     address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'bufferLevel', args: [taskTypeId],
+  });
+}
+
+/** A sink's stake account: active stake (counts toward the cap), unbonding stake and its release
+ * time, and how many registrations the stake backs. */
+export async function stakeAccount(
+  ctx: BpeContext, sink: Address,
+): Promise<{ staked: bigint; unbonding: bigint; releaseAt: bigint; registrations: number }> {
+  const a = await ctx.clients.publicClient.readContract({
+    address: ctx.bpe.stakeManager, abi: StakeManager.abi, functionName: 'accountOf', args: [sink],
+  });
+  return { staked: a.staked, unbonding: a.unbonding, releaseAt: BigInt(a.releaseAt), registrations: Number(a.registrations) };
+}
+
+/** The sinks registered for a task type (the registry's list, in no particular order). */
+export async function sinksOf(ctx: BpeContext, taskTypeId: Hex): Promise<readonly Address[]> {
+  return ctx.clients.publicClient.readContract({
+    address: ctx.bpe.capacityRegistry, abi: CapacityRegistry.abi, functionName: 'sinksOf', args: [taskTypeId],
+  });
+}
+
+/** The task type's GDA pool (the zero address for an unknown task type). */
+export async function poolOf(ctx: BpeContext, taskTypeId: Hex): Promise<Address> {
+  return ctx.clients.publicClient.readContract({
+    address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'getPool', args: [taskTypeId],
   });
 }
 

@@ -5,7 +5,9 @@
 import {
   hashStruct,
   parseEventLogs,
+  isAddressEqual,
   parseSignature,
+  recoverTypedDataAddress,
   signatureToCompactSignature,
   type Account, type Address, type Hex, type LocalAccount, type TransactionReceipt } from 'viem';
 import { CapacityRegistry, CompletionTracker, OffchainAggregator, PricingCurve } from './artifacts.generated.ts';
@@ -124,6 +126,24 @@ export async function signRequest(ctx: BpeContext, source: LocalAccount, request
     primaryType: 'TaskRequest',
     message: { taskId, taskTypeId, sink, source: request.source, deadline },
   });
+}
+
+/** Whether `signature` is `request.source`'s EIP-712 signature of the request (what the
+ * CompletionTracker checks for an externally owned source). A malformed signature is false. */
+export async function verifyRequest(ctx: BpeContext, request: TaskRequest, signature: Hex): Promise<boolean> {
+  const { taskId, taskTypeId, sink, source, deadline } = request;
+  try {
+    const signer = await recoverTypedDataAddress({
+      domain: await domainOf(ctx, 'BPE CompletionTracker', ctx.bpe.completionTracker),
+      types: requestTypes,
+      primaryType: 'TaskRequest',
+      message: { taskId, taskTypeId, sink, source, deadline },
+      signature,
+    });
+    return isAddressEqual(signer, source);
+  } catch {
+    return false;
+  }
 }
 
 /** The sink signs the completion of a requested task. */
