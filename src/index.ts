@@ -40,3 +40,7 @@ export type { VerifierClientOptions, SignedReceipt, SignedReceiptJson } from './
 export { ServiceClient, toJsonBody } from './sdk/serviceClient.ts';
 export type { ServiceClientOptions, CallOptions, ItemResult } from './sdk/serviceClient.ts';
 export { ServiceError, ServiceRejectedError, ServiceUnavailableError, ServiceResponseError } from './sdk/errors.ts';
+// The agents: a sink operator's whole runtime (stake, register, declare on a schedule, checked task
+// intake, receipts, unearned pay handed back) and a source's (stream + weighted task hand-out).
+export { SinkAgent, RequestRefusedError, ItemRejectedError } from './sdk/sinkAgent.ts';
+export type { SinkAgentOptions, SinkAgentEvents, SinkWorker, RefusalReason, AttestedInfo, UpdateResult, ReceiptInfo, SettleResult } from './sdk/sinkAgent.ts';
