@@ -44,3 +44,7 @@ export { ServiceError, ServiceRejectedError, ServiceUnavailableError, ServiceRes
 // intake, receipts, unearned pay handed back) and a source's (stream + weighted task hand-out).
 export { SinkAgent, RequestRefusedError, ItemRejectedError } from './sdk/sinkAgent.ts';
 export type { SinkAgentOptions, SinkAgentEvents, SinkWorker, RefusalReason, AttestedInfo, UpdateResult, ReceiptInfo, SettleResult } from './sdk/sinkAgent.ts';
+export { SourceAgent, SourcePausedError, NoSinkAvailableError, weightedPick } from './sdk/sourceAgent.ts';
+export type { SourceAgentOptions, SourceAgentEvents, SinkShare } from './sdk/sourceAgent.ts';
+export { InProcessTransport, SinkUnreachableError } from './sdk/transport.ts';
+export type { TaskTransport, SinkEndpoint } from './sdk/transport.ts';
