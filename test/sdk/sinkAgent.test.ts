@@ -127,6 +127,17 @@ describe('SinkAgent on anvil (no oracle, no verifier)', () => {
     assert.equal(BigInt(after.smoothed), ewmaStep(BigInt(before.smoothed), 10n, p().ewmaAlphaBps));
   });
 
+  it('overDeclareFactor multiplies the declared capacity; an over-declaring sink keeps its pay by default', () => {
+    const make = (overDeclareFactor: number, returnUnearned?: boolean) =>
+      new SinkAgent({ ctx: stack, account: impostor, taskTypeId, worker: async () => 0, concurrency: 1, initialCapacity: 10, overDeclareFactor, returnUnearned });
+    assert.equal(make(2.5).targetCapacity, 25n);
+    assert.equal(make(2.5).returnUnearned, false);
+    assert.equal(make(2.5, true).returnUnearned, true);
+    assert.equal(make(1).targetCapacity, 10n);
+    assert.equal(make(1).returnUnearned, true);
+    assert.throws(() => make(0), /overDeclareFactor must be a positive number/);
+  });
+
   describe('tasks', () => {
     before(async () => {
       // The source pays the pool, so its receipts are backed by credit and the sink receives pay.
