@@ -16,7 +16,9 @@
  * once per `minUpdateInterval` (read from the chain, and, with an oracle, from its own last
  * attestation, which the oracle may not have relayed yet). With an oracle it signs an attestation
  * (capacity + backlog, a nonce above the chain's, the chain's clock as timestamp) and posts it;
- * it also attests when only the backlog changed. Without one it declares by commit-reveal
+ * it also attests when only the backlog changed (an oracle still unreachable after its retries: the
+ * outage is an `error` event and the sink declares on chain instead, unless `fallbackToChain` is
+ * false; likewise a receipt the verifier cannot take is recorded on chain). Without one it declares by commit-reveal
  * (`SinkDeclarer`) and reports a changed backlog with `reportBacklog` (not rate-limited; sent when it
  * crosses zero or moves outside the deadband).
  *
@@ -77,7 +79,7 @@ import {
 import { needsUpdate, REBALANCE_THRESHOLD_BPS } from '../core/deadband.ts';
 import type { CapacityComputerOptions } from './capacityComputer.ts';
 import { CapacityComputer } from './capacityComputer.ts';
-import { BpeError, UpdateTooFrequentError, toBpeError } from './errors.ts';
+import { BpeError, ServiceUnavailableError, UpdateTooFrequentError, toBpeError } from './errors.ts';
 import { OracleClient, type OracleClientOptions } from './oracleClient.ts';
 import type { ItemResult } from './serviceClient.ts';
 import { SinkDeclarer, type SinkDeclarerOptions } from './sinkDeclarer.ts';
@@ -115,6 +117,10 @@ export interface SinkAgentOptions<P, R> {
   returnUnearned?: boolean;
   /** Refuse requests whose source has less paid credit than one base fee. Default true. */
   checkSourceCredit?: boolean;
+  /** When the oracle or the verifier stays unreachable (`ServiceUnavailableError` after its
+   * retries), declare by commit-reveal / record the receipt on chain instead (paying the gas), and
+   * report the outage as an `error` event. Default true: no relayer can silence the sink. */
+  fallbackToChain?: boolean;
   /** The schedule of `update()` (and the epoch's `settle()`); 0 disables it. Default 15 000. */
   updateIntervalMs?: number;
   /** Options of the commit-reveal declarer (a crash-safe `store`, `mineBlock` on a local chain). */
@@ -246,6 +252,7 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
   readonly overDeclareFactor: number;
   readonly returnUnearned: boolean;
   readonly checkSourceCredit: boolean;
+  readonly fallbackToChain: boolean;
   readonly updateIntervalMs: number;
   readonly initialCapacity: bigint;
   /** The last error on the schedule or of a receipt (also emitted as `error` if anyone listens). */
@@ -292,6 +299,7 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
     this.overDeclareFactor = overDeclareFactor;
     this.returnUnearned = options.returnUnearned ?? overDeclareFactor <= 1;
     this.checkSourceCredit = options.checkSourceCredit ?? true;
+    this.fallbackToChain = options.fallbackToChain ?? true;
     this.updateIntervalMs = updateIntervalMs;
     this.initialCapacity = initial;
     this.oracle = toClient(options.oracle, OracleClient);
@@ -381,14 +389,23 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
         if (!capacityDue && !backlogDue) return { ...result, action: 'none' };
         if (!allowed) return { ...result, action: 'too-soon', nextUpdateAt };
         const attestation = await this.#sign(capacity, backlog, now, state.nonce);
-        const [answer] = await this.oracle.submit([attestation]);
-        if (answer!.status === 'rejected') {
-          throw new ItemRejectedError('oracle', answer!.reason ?? 'no reason given', `the attestation with nonce ${attestation.nonce}`);
+        let answer: ItemResult | undefined;
+        try {
+          [answer] = await this.oracle.submit([attestation]);
+        } catch (err) {
+          if (!(this.fallbackToChain && err instanceof ServiceUnavailableError)) throw err;
+          // The oracle is down: say so, and declare on chain below (commit-reveal cannot be censored).
+          this.#error(err);
         }
-        this.#lastAttestedAt = now;
-        this.#lastAttestedBacklog = backlog;
-        this.emit('attested', { via: 'oracle', capacity, backlog, nonce: attestation.nonce, status: answer!.status });
-        return { ...result, action: 'attested' };
+        if (answer) {
+          if (answer.status === 'rejected') {
+            throw new ItemRejectedError('oracle', answer.reason ?? 'no reason given', `the attestation with nonce ${attestation.nonce}`);
+          }
+          this.#lastAttestedAt = now;
+          this.#lastAttestedBacklog = backlog;
+          this.emit('attested', { via: 'oracle', capacity, backlog, nonce: attestation.nonce, status: answer.status });
+          return { ...result, action: 'attested' };
+        }
       }
 
       let declared = false;
@@ -600,11 +617,20 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
     const receipt: CompletionReceipt = { ...request, completedAt };
     const sinkSignature = await signCompletion(this.ctx, this.account, receipt);
     if (this.verifier) {
-      const [answer] = await this.verifier.submit([{ receipt, sinkSignature, sourceSignature }]);
-      if (answer!.status === 'rejected') throw new ItemRejectedError('verifier', answer!.reason ?? 'no reason given', `the receipt of task ${request.taskId}`);
-      this.#atVerifier.set(task.id, { source: request.source, taskId: request.taskId });
-      this.emit('receiptSent', { receipt, sinkSignature, sourceSignature, via: 'verifier', status: answer!.status });
-      return;
+      let answer: ItemResult | undefined;
+      try {
+        [answer] = await this.verifier.submit([{ receipt, sinkSignature, sourceSignature }]);
+      } catch (err) {
+        if (!(this.fallbackToChain && err instanceof ServiceUnavailableError)) throw err;
+        // The verifier is down: say so, and record the receipt ourselves before the window closes.
+        this.#error(err);
+      }
+      if (answer) {
+        if (answer.status === 'rejected') throw new ItemRejectedError('verifier', answer.reason ?? 'no reason given', `the receipt of task ${request.taskId}`);
+        this.#atVerifier.set(task.id, { source: request.source, taskId: request.taskId });
+        this.emit('receiptSent', { receipt, sinkSignature, sourceSignature, via: 'verifier', status: answer.status });
+        return;
+      }
     }
     const transaction = await this.#tx(() => recordCompletion(this.ctx, this.account, receipt, sinkSignature, sourceSignature), 'recording a completion');
     this.emit('receiptSent', { receipt, sinkSignature, sourceSignature, via: 'chain', status: 'accepted', transaction });

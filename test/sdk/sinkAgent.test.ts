@@ -2,6 +2,8 @@
 // stakes, registers and connects itself, declares by commit-reveal, checks every request, records
 // its receipts on chain, hands back pay it did not earn and leaves. Time moves by hand.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { keccak256, toHex, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -12,6 +14,7 @@ import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack
 import { ewmaStep } from '../../src/core/ewma.ts';
 import {
   RequestRefusedError,
+  ServiceUnavailableError,
   SinkAgent,
   baseFee,
   signRequest,
@@ -25,6 +28,15 @@ const PRICE = 10n ** 15n;
 const SINK_STAKE = 400n * E18; // 20 tasks/epoch at 20 stake units a task
 const SOURCE = 4;
 const FLOW_RATE = 10n ** 13n;
+
+/** A port nothing listens on: bind one, note it, close it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 describe('SinkAgent on anvil (no oracle, no verifier)', () => {
   let stack: LocalStack;
@@ -240,6 +252,55 @@ describe('SinkAgent on anvil (no oracle, no verifier)', () => {
       assert.deepEqual({ staked: account.staked, unbonding: account.unbonding, registrations: account.registrations }, { staked: 0n, unbonding: SINK_STAKE, registrations: 0 });
       const req = await request();
       await assert.rejects(agent.submit(req, await signRequest(stack, source, req), { n: 1 }), (e: unknown) => e instanceof RequestRefusedError && e.reason === 'draining');
+    });
+  });
+  describe('oracle and verifier unreachable (nothing listens on their port)', () => {
+    const second = privateKeyToAccount(keccak256(toHex('bpe sink agent test: second sink')));
+    let fallback: SinkAgent<number, number>;
+    const errors: unknown[] = [];
+
+    before(async () => {
+      const port = await closedPort();
+      const unreachable = { url: `http://127.0.0.1:${port}`, retries: 1, backoff: { initialMs: 1, maxMs: 2 } };
+      await stack.clients.testClient.setBalance({ address: second.address, value: 10n * E18 });
+      await stack.mintStakeTokens(second.address, SINK_STAKE);
+      fallback = new SinkAgent({
+        ctx: stack, account: second, taskTypeId, worker: async (n: number) => n, concurrency: 1, stake: SINK_STAKE, initialCapacity: 10,
+        updateIntervalMs: 0, oracle: unreachable, verifier: unreachable,
+        declarer: { mineBlock: () => stack.clients.testClient.mine({ blocks: 1 }) },
+      });
+      fallback.on('error', (e) => errors.push(e));
+      await fallback.start();
+    });
+
+    it('the declaration falls back to commit-reveal, the outage is an error event', async () => {
+      const result = await fallback.update();
+      assert.equal(result.action, 'declared');
+      assert.equal(await bpe.smoothedCapacity(stack, taskTypeId, second.address), ewmaStep(0n, 10n, p().ewmaAlphaBps));
+      assert.equal(errors.length, 1);
+      const [err] = errors;
+      assert.ok(err instanceof ServiceUnavailableError, String(err));
+      assert.equal(err.service, 'oracle');
+      assert.equal(err.attempts, 2);
+      assert.match(err.reason, /ECONNREFUSED/);
+    });
+
+    it('the receipt is recorded on chain by the sink itself', async () => {
+      await bpe.setStream(stack, source, stack.token, pool, FLOW_RATE);
+      await bpe.advanceTime(stack.clients, 300);
+      const req = await request({ sink: second.address });
+      const sent: ReceiptInfo[] = [];
+      fallback.on('receiptSent', (info) => sent.push(info));
+      assert.equal(await fallback.submit(req, await signRequest(stack, source, req), 5), 5);
+      await fallback.flush();
+      assert.equal(sent.length, 1);
+      assert.equal(sent[0]!.via, 'chain');
+      const counted = await stack.clients.publicClient.readContract({
+        address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'isCounted', args: [taskTypeId, source.address, req.taskId],
+      });
+      assert.equal(counted, true);
+      assert.equal(errors.length, 2);
+      assert.ok(errors[1] instanceof ServiceUnavailableError && errors[1].service === 'verifier', String(errors[1]));
     });
   });
 });
