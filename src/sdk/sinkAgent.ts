@@ -4,8 +4,8 @@
  * and handing back pay it did not earn.
  *
  * Lifecycle: `start()` stakes up to `stake` (if the sink is not registered yet and holds less),
- * registers, connects to the task type's pool, then every `updateIntervalMs` runs `update()` (and
- * once per epoch `settle()`); `stop()` refuses new tasks and waits for the accepted ones and their
+ * registers, connects to the task type's pool, then every `updateIntervalMs` runs `tick()`:
+ * `update()`, and once per epoch `settle()`; `stop()` refuses new tasks and waits for the accepted ones and their
  * receipts; `leave()` also hands back unearned pay, deregisters and starts unbonding the stake.
  *
  * Declaring (`update()`): the capacity to declare is the `CapacityComputer`'s reading of the
@@ -362,7 +362,7 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
     this.#settledEpoch = (await this.#chainNow()) / this.ctx.bpe.params.epochSeconds;
     this.#started = true;
     if (this.updateIntervalMs > 0) {
-      this.#timer = setInterval(() => void this.#tick(), this.updateIntervalMs);
+      this.#timer = setInterval(() => void this.tick(), this.updateIntervalMs);
       this.#timer.unref?.();
     }
   }
@@ -518,9 +518,12 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
     return { settled, unstaked: account.staked, releaseAt: after.releaseAt };
   }
 
-  // ---------------------------------------------------------------- internals
-
-  async #tick(): Promise<void> {
+  /**
+   * One round of the schedule: `update()`, then (with `returnUnearned`) `settle()` if an epoch has
+   * ended since the last settle. Never rejects: failures are `error` events (`lastError`). A round
+   * still running, or a stopping agent, makes it return at once.
+   */
+  async tick(): Promise<void> {
     if (this.#ticking || this.#stopping) return;
     this.#ticking = true;
     try {
@@ -538,6 +541,8 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
       this.#ticking = false;
     }
   }
+
+  // ---------------------------------------------------------------- internals
 
   async #settle(): Promise<SettleResult> {
     const { publicClient } = this.ctx.clients;
