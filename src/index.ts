@@ -48,3 +48,5 @@ export { SourceAgent, SourcePausedError, NoSinkAvailableError, weightedPick } fr
 export type { SourceAgentOptions, SourceAgentEvents, SinkShare } from './sdk/sourceAgent.ts';
 export { InProcessTransport, SinkUnreachableError } from './sdk/transport.ts';
 export type { TaskTransport, SinkEndpoint } from './sdk/transport.ts';
+export { HttpTransport, serveSinkAgent, RemoteTaskError, TASKS_PATH } from './sdk/httpTransport.ts';
+export type { HttpTransportOptions, SinkServer } from './sdk/httpTransport.ts';

@@ -10,11 +10,14 @@ import { CompletionTracker } from '../../src/chain/bpe/artifacts.generated.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
 import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
 import {
+  HttpTransport,
   InProcessTransport,
+  RequestRefusedError,
   SinkAgent,
   SinkUnreachableError,
   SourceAgent,
   SourcePausedError,
+  serveSinkAgent,
   weightedPick,
   type TaskRequest,
 } from '../../src/index.ts';
@@ -157,6 +160,31 @@ describe('SourceAgent with two in-process SinkAgents on anvil', () => {
     assert.deepEqual(failed, [[small.address, true, true]]);
     assert.deepEqual(sinks, [large.address]);
     await large.flush();
+  });
+
+  it('over HTTP: serveSinkAgent + HttpTransport; a misrouted request is refused (409, wrong-sink) and the task goes elsewhere', async () => {
+    const smallServer = await serveSinkAgent(small);
+    try {
+      // The larger sink's URL points at the small sink's server: it refuses a request naming another sink.
+      const transport = new HttpTransport<number, number>({ urls: new Map([[small.address, smallServer.url], [large.address, smallServer.url]]) });
+      const http = new SourceAgent<number, number>({ ctx: stack, account: sourceAccount, taskTypeId, transport, random: () => 0.99 });
+      const failed: unknown[] = [];
+      http.on('taskFailed', (_r, sink, error, willRetry) =>
+        failed.push([sink, error instanceof RequestRefusedError ? error.reason : String(error), willRetry]));
+      const completedBy: Address[] = [];
+      http.on('taskCompleted', (_r, sink) => completedBy.push(sink));
+      assert.equal(await http.send(41), 42);
+      assert.deepEqual(failed, [[large.address, 'wrong-sink', true]]);
+      assert.deepEqual(completedBy, [small.address]);
+      await small.flush();
+
+      // A malformed body: 400 with the reason, nothing done.
+      const res = await fetch(`${smallServer.url}/v1/tasks`, { method: 'POST', body: JSON.stringify({ request: { taskId: '0x12' } }) });
+      assert.equal(res.status, 400);
+      assert.match(((await res.json()) as { error: string }).error, /request\.taskId must be 32 bytes of hex/);
+    } finally {
+      await smallServer.close();
+    }
   });
 
   it('a saturated buffer pauses the stream: no task is sent while paused', async () => {
