@@ -5,3 +5,4 @@ export * from './http.ts';
 export * from './metrics.ts';
 export * from './backoff.ts';
 export * from './chain.ts';
+export * from './revert.ts';

@@ -1,0 +1,17 @@
+// `bpe keeper`: the RebalanceEngine, every permissionless upkeep of a BPE deployment when it is due.
+import { runServiceCommand } from '../serviceCommand.ts';
+import { keeperSchema, startKeeper } from '../../services/keeper/index.ts';
+
+export async function run(args: string[]): Promise<void> {
+  await runServiceCommand(
+    {
+      name: 'keeper',
+      summary:
+        'Follows the chain and performs each upkeep only when due: updateOverflow, drain, rebalance, syncUnits, ' +
+        'the sinks\' and the price curve\'s epochs, pipeline limits. Serves /health, /metrics and /v1/status.',
+      schema: keeperSchema,
+      start: (config) => startKeeper(config),
+    },
+    args,
+  );
+}
