@@ -72,27 +72,6 @@ export async function upkeepTaskType(env: DutyEnv, t: TaskTypeRef, now: bigint, 
     }
   }
 
-  // -- rebalance: every piece of a pass while the pool says a sink or the buffer drifted
-  if (enabled.rebalance) {
-    const pieces: Hex[] = [];
-    for (let i = 0; i < MAX_REBALANCE_PIECES; i++) {
-      const [needs, info] = await Promise.all([
-        read<boolean>(b.backpressurePool, BackpressurePool.abi, 'needsRebalance', [t.id]),
-        read<{ cursor: number }>(b.backpressurePool, BackpressurePool.abi, 'poolInfo', [t.id]),
-      ]);
-      if (!needs && Number(info.cursor) === 0) break;
-      const r = await env.exec.run('rebalance', t.id, NOT_DUE.rebalance,
-        send(env, 'rebalancing', b.backpressurePool, BackpressurePool.abi, 'rebalance', [t.id]));
-      if (r.outcome !== 'run') break;
-      pieces.push(r.receipt!.transactionHash);
-      const done = eventsOf(r.receipt!, BackpressurePool.abi, 'Rebalanced')[0];
-      if (done) {
-        env.emit('rebalanced', { taskTypeId: t.id, pieces: pieces.length, txs: pieces, sinkCount: done.args.sinkCount, totalCapacity: done.args.totalCapacity });
-        break;
-      }
-    }
-  }
-
   // -- priceEpoch: once per epoch (the first call starts the curve's clock); it also re-sizes the overflow share
   if (enabled.priceEpoch) {
     const fee = await read<{ epoch: bigint; measuredAt: bigint }>(b.pricingCurve, PricingCurve.abi, 'feeState', [t.id]);
@@ -133,6 +112,29 @@ export async function upkeepTaskType(env: DutyEnv, t: TaskTypeRef, now: bigint, 
         const e = eventsOf(r.receipt!, BackpressurePool.abi, 'OverflowUnitsUpdated')[0];
         env.emit('overflowUpdated', { taskTypeId: t.id, units: e?.args.units ?? target, inflowRate: flows.inflow, absorbableRate: flows.absorbable, tx: r.receipt!.transactionHash });
         flows = await readFlows();
+      }
+    }
+  }
+
+  // -- rebalance: every piece of a pass while a sink's units drifted from its weight (checked after
+  //    the overflow update, so that a stream change alone costs the O(1) updateOverflow, not a pass)
+  if (enabled.rebalance) {
+    const pieces: Hex[] = [];
+    for (let i = 0; i < MAX_REBALANCE_PIECES; i++) {
+      const [needs, info] = await Promise.all([
+        read<boolean>(b.backpressurePool, BackpressurePool.abi, 'needsRebalance', [t.id]),
+        read<{ cursor: number }>(b.backpressurePool, BackpressurePool.abi, 'poolInfo', [t.id]),
+      ]);
+      if (!needs && Number(info.cursor) === 0) break;
+      const r = await env.exec.run('rebalance', t.id, NOT_DUE.rebalance,
+        send(env, 'rebalancing', b.backpressurePool, BackpressurePool.abi, 'rebalance', [t.id]));
+      if (r.outcome !== 'run') break;
+      pieces.push(r.receipt!.transactionHash);
+      const done = eventsOf(r.receipt!, BackpressurePool.abi, 'Rebalanced')[0];
+      if (done) {
+        flows = await readFlows();
+        env.emit('rebalanced', { taskTypeId: t.id, pieces: pieces.length, txs: pieces, sinkCount: done.args.sinkCount, totalCapacity: done.args.totalCapacity });
+        break;
       }
     }
   }
