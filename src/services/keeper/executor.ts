@@ -12,7 +12,7 @@ import { describeRevert, revertOf } from '../common/revert.ts';
 import type { DutyKind } from './config.ts';
 import type { KeeperMetrics } from './metrics.ts';
 
-export type Outcome = 'run' | 'skipped' | 'failed' | 'busy';
+export type Outcome = 'run' | 'skipped' | 'reverted' | 'failed' | 'busy';
 
 export interface DutyResult {
   outcome: Outcome;
@@ -58,11 +58,15 @@ export class DutyExecutor {
       const reason = describeRevert(revert);
       const hash = /\(tx (0x[0-9a-f]{64})/i.exec(revert.message)?.[1];
       if (hash) {
-        // Mined and reverted: a wasted transaction (its gas is still spent).
+        // Mined and reverted: usually another keeper's transaction for the same duty landed between
+        // our simulation and ours (a lost race: one wasted transaction, its gas still spent).
         const receipt = await this.ctx.clients.publicClient.getTransactionReceipt({ hash: hash as `0x${string}` });
         this.record(kind, key, receipt);
+        this.metrics.duties.inc({ kind, outcome: 'reverted' });
+        this.log.warn({ kind, key, tx: hash }, 'duty transaction reverted when mined (another caller was first, or it ran out of gas)');
+        return { outcome: 'reverted', reason: 'reverted when mined' };
       }
-      if (!hash && notDue.includes(revert.name)) {
+      if (notDue.includes(revert.name)) {
         this.metrics.duties.inc({ kind, outcome: 'skipped' });
         this.log.info({ kind, key, reason }, 'duty no longer due (another caller was first)');
         return { outcome: 'skipped', reason };

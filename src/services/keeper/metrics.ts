@@ -5,7 +5,7 @@ export function keeperMetrics(registry: Registry) {
   return {
     duties: new Counter({
       name: 'bpe_keeper_duties_total',
-      help: 'Duties by kind and outcome: run (a transaction landed), skipped (found not due when simulated: another keeper was first), failed (refused for another reason, or reverted when mined)',
+      help: 'Duties by kind and outcome: run (a transaction landed), skipped (found not due when simulated: another keeper was first), reverted (mined but reverted: lost a race after simulating), failed (refused for another reason, or reverted when mined)',
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),
