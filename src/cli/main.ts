@@ -10,6 +10,7 @@ const commands: Record<string, Command> = {
   keeper: { summary: 'run the keeper: every upkeep of a deployment when it is due (port 8646)', load: () => import('./commands/keeper.ts') },
   verifier: { summary: 'run the verifier: completion receipts in over HTTP, counted on chain, slashes reported (port 8647)', load: () => import('./commands/verifier.ts') },
   sim: { summary: 'run the simulator experiments (e1 e2 e3 e4 e5 e7 all)', load: () => import('./commands/sim.ts') },
+  oracle: { summary: 'capacity oracle: receive, check, store and relay signed attestations', load: () => import('./commands/oracle.ts') },
 };
 
 function usage(): string {
