@@ -49,6 +49,8 @@ export interface RelayerOptions {
   /** The aggregator's max age and the registry's minUpdateInterval, seconds. */
   maxAge: number;
   minUpdateInterval: number;
+  /** How often to ask for a receipt, ms. */
+  pollMs: number;
   /** Wait for a receipt at most this long before settling the batch on a later cycle. */
   receiptTimeoutMs?: number;
   events?: RelayerEvents;
@@ -218,8 +220,24 @@ export class Relayer {
       throw err;
     }
     this.o.log.info({ txHash: hash, items: rows.length }, 'relay transaction sent');
-    const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: this.o.receiptTimeoutMs ?? 60_000 });
+    const receipt = await this.waitForReceipt(hash);
     this.record(hash, rows, receipt);
+  }
+
+  /** Polls for the receipt (a plain loop: no block watcher whose first tick can be missed). */
+  private async waitForReceipt(hash: Hex): Promise<TransactionReceipt> {
+    const deadline = performance.now() + (this.o.receiptTimeoutMs ?? 120_000);
+    for (;;) {
+      try {
+        return await this.o.ctx.clients.publicClient.getTransactionReceipt({ hash });
+      } catch (err) {
+        if (!(err instanceof TransactionReceiptNotFoundError)) throw err;
+      }
+      if (performance.now() > deadline || this.stopping.signal.aborted) {
+        throw new Error(`no receipt for relay transaction ${hash} yet: settled on a later cycle`);
+      }
+      await sleep(this.o.pollMs, this.stopping.signal);
+    }
   }
 
   /** Marks the rows of a mined transaction by its events. */

@@ -69,7 +69,7 @@ export async function startOracle(config: OracleConfig, opts: StartOracleOptions
     const committer = new GroupCommitter(store, config.commitDelayMs);
     const relayer = new Relayer({
       ctx: connection, store, clock, registry, log,
-      batchSize: config.batchSize, intervalMs: config.relayIntervalMs,
+      batchSize: config.batchSize, intervalMs: config.relayIntervalMs, pollMs: config.pollMs,
       maxAge: rules.maxAge, minUpdateInterval: rules.minUpdateInterval,
       events: {
         batchMined: (b) => metrics.batchMined(b.items, b.accepted, b.gasUsed),

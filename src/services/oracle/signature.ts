@@ -3,7 +3,7 @@
  * (OpenZeppelin `ECDSA.tryRecover(digest, r, vs)`: s in the lower half order, the signer must be
  * the sink), but fast: the digest is hashed by hand (one keccak of 224 bytes, one of 66) and a
  * sink seen before is checked against its cached public key with precomputed multiples (about 3x
- * faster than a full public-key recovery in JS). Pure functions plus one LRU cache: a worker
+ * faster than a full public-key recovery in JS; see `mul`). Pure functions plus one LRU cache: a worker
  * thread and the main thread run the same code.
  */
 import { secp256k1 } from '@noble/curves/secp256k1';
@@ -73,14 +73,43 @@ function addressOf(point: Point): string {
   return hex;
 }
 
-/** Public keys of recently seen sinks; the hottest get precomputed multiples (window 6). */
+/**
+ * Fast variable-time scalar multiplication k*P for a point with precomputed tables: k is split
+ * with secp256k1's endomorphism (k = k1 + k2*lambda, both halves ~128 bits) and each half is
+ * multiplied with noble's wNAF on the precomputed tables of P and of lambda*P = (beta*x, y).
+ * (noble's own `multiplyUnsafe` on a point with precomputes is only right for scalars below
+ * ~2^136: its tables are sized for the endomorphism's halves. Public data only here: variable
+ * time is fine.)
+ */
+const ENDO = secp256k1.CURVE.endo!;
+const Fp = secp256k1.CURVE.Fp;
+type Pair = [Point, Point];
+function tables(point: Point, window: number): Pair {
+  const a = secp256k1.ProjectivePoint.fromAffine(point.toAffine());
+  const b = new secp256k1.ProjectivePoint(Fp.mul(a.px, ENDO.beta), a.py, a.pz);
+  a._setWindowSize(window);
+  b._setWindowSize(window);
+  return [a, b];
+}
+function mul([p, pl]: Pair, k: bigint): Point {
+  const { k1neg, k1, k2neg, k2 } = ENDO.splitScalar(k);
+  let a = p.multiplyUnsafe(k1);
+  let b = pl.multiplyUnsafe(k2);
+  if (k1neg) a = a.negate();
+  if (k2neg) b = b.negate();
+  return a.add(b);
+}
+/** The generator's tables (built on first use, ~2 x 20 ms). */
+let gTables: Pair | undefined;
+
+/** Public keys of recently seen sinks; the hottest get precomputed tables (window 6, ~0.5 MB each). */
 const PRECOMPUTE_WINDOW = 6;
 const MAX_KEYS = 4096;
-const MAX_PRECOMPUTED = 128;
+const MAX_PRECOMPUTED = 64;
 interface KeyEntry {
   point: Point;
   uses: number;
-  precomputed: boolean;
+  tables?: Pair;
 }
 const keys = new Map<string, KeyEntry>();
 let precomputedCount = 0;
@@ -88,21 +117,24 @@ let precomputedCount = 0;
 function remember(sink: string, point: Point): void {
   if (keys.size >= MAX_KEYS) {
     const [oldest, entry] = keys.entries().next().value as [string, KeyEntry];
-    if (entry.precomputed) precomputedCount--;
+    if (entry.tables) precomputedCount--;
     keys.delete(oldest);
   }
-  keys.set(sink, { point, uses: 1, precomputed: false });
+  keys.set(sink, { point, uses: 1 });
 }
 
 /** ecrecover(digest, v, r, s) == Q, computed forwards: R = (e/s)G + (r/s)Q must be the point
  * with x = r and y parity v. Exactly the recovery's condition, without its square root and
- * with Q's precomputed table. */
-function matchesKey(Q: Point, e: bigint, r: bigint, s: bigint, v: number): boolean {
+ * with precomputed tables for G and Q. */
+function matchesKey(Q: Pair, e: bigint, r: bigint, s: bigint, v: number): boolean {
+  gTables ??= tables(G, 8);
   const si = invert(s, N);
   const u1 = (e * si) % N;
   const u2 = (r * si) % N;
-  const sum = (u1 === 0n ? ZERO : G.multiply(u1)).add(Q.multiply(u2));
+  const sum = (u1 === 0n ? ZERO : mul(gTables, u1)).add(mul(Q, u2));
   if (sum.equals(ZERO)) return false;
+  // x = r checked projectively first (no inversion); affine y only for a candidate.
+  if (Fp.mul(r, sum.pz) !== sum.px) return false;
   const R = sum.toAffine();
   return R.x === r && Number(R.y & 1n) === v;
 }
@@ -126,12 +158,12 @@ export function signatureError(domainSeparator: Uint8Array, a: SignedFields): st
     keys.delete(a.sink); // LRU: re-inserted as the newest
     keys.set(a.sink, cached);
     cached.uses++;
-    if (!cached.precomputed && cached.uses >= 3 && precomputedCount < MAX_PRECOMPUTED) {
-      cached.point._setWindowSize(PRECOMPUTE_WINDOW);
-      cached.precomputed = true;
+    if (!cached.tables && cached.uses >= 3 && precomputedCount < MAX_PRECOMPUTED) {
+      cached.tables = tables(cached.point, PRECOMPUTE_WINDOW);
       precomputedCount++;
     }
-    if (matchesKey(cached.point, e, r, s, v)) return undefined;
+    // A key without tables is checked by recovery below (as fast as an untabled forward check).
+    if (cached.tables && matchesKey(cached.tables, e, r, s, v)) return undefined;
   }
   let signer: Point;
   try {
