@@ -5,7 +5,8 @@ import { CliError } from './errors.ts';
 type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<void> }> };
 
 const commands: Record<string, Command> = {
-  demo: { summary: 'start a local chain, deploy Superfluid + BPE, run a scripted flow', load: () => import('./commands/demo.ts') },
+  devnet: { summary: 'a live agent economy on an embedded chain with the dashboard (npm start)', load: () => import('./commands/devnet.ts') },
+  demo: { summary: 'a 10-step scripted story on a local chain: routing, buffer, drain, attestations, slashing', load: () => import('./commands/demo.ts') },
   deploy: { summary: 'deploy BPE against an existing Superfluid (base-sepolia, base, or a host address)', load: () => import('./commands/deploy.ts') },
   keeper: { summary: 'run the keeper: every upkeep of a deployment when it is due (port 8646)', load: () => import('./commands/keeper.ts') },
   verifier: { summary: 'run the verifier: completion receipts in over HTTP, counted on chain, slashes reported (port 8647)', load: () => import('./commands/verifier.ts') },

@@ -13,7 +13,7 @@ import { startLocalStack, type LocalStack } from '../chain/bpe/localStack.ts';
 import { anvilAccount } from '../chain/clients.ts';
 import { superTokenAbi } from '../chain/abis.ts';
 import * as bpe from '../chain/bpe/actions.ts';
-import { baseFee } from '../chain/bpe/verification.ts';
+import { advanceSinkEpoch, baseFee } from '../chain/bpe/verification.ts';
 import { EscrowBuffer, Pipeline } from '../chain/bpe/artifacts.generated.ts';
 import { writeDeploymentFile, type DeploymentFile } from '../chain/bpe/deploymentFile.ts';
 import type { BpeParams } from '../chain/bpe/deploy.ts';
@@ -24,7 +24,7 @@ import { loadConfig } from '../services/common/config.ts';
 import { createLogger, type Logger } from '../services/common/log.ts';
 import { oracleSchema, startOracle, type RunningOracle } from '../services/oracle/index.ts';
 import { startKeeper, type Keeper } from '../services/keeper/index.ts';
-import { startVerifier, verifierSchema, type RunningVerifier } from '../services/verifier/index.ts';
+import { startVerifier, type Verifier } from '../services/verifier/index.ts';
 import { makeWorker, type WorkKind } from './work.ts';
 import { DEVNET_SCENARIO, type Scenario, type SinkScenario, type SourceScenario } from './scenario.ts';
 import type { MoneyLedger } from './ledger.ts';
@@ -49,7 +49,7 @@ const VERIFIER_ACCOUNT = 14;
 export interface DevnetOptions {
   /** Seconds the scenario's timeline spans (incidents happen at fractions of it). */
   scenarioSeconds: number;
-  /** Folder for the deployment JSON and the services' databases (emptied at start). */
+  /** Folder for the deployment JSON, the services' databases and devnet.log (emptied at start). */
   dir: string;
   scenario?: Scenario;
   log?: Logger;
@@ -98,7 +98,7 @@ export interface Devnet {
   sources: DevnetSource[];
   oracle: RunningOracle;
   keeper: Keeper;
-  verifier: RunningVerifier;
+  verifier: Verifier;
   /** Seconds since the scenario started. */
   elapsed(): number;
   /** Incidents and service events, newest last. */
@@ -109,7 +109,10 @@ export interface Devnet {
 }
 
 export interface DevnetSummary extends MoneyLedger {
+  /** Stake taken from over-declaring sinks (stake-token wei). */
   slashed: bigint;
+  /** Why tasks failed, by error reason (a failing sink, full queues, ...). */
+  failureReasons: Record<string, number>;
   slashes: number;
   rebalances: number;
   drains: number;
@@ -127,9 +130,10 @@ export function nominalCapacity(s: SinkScenario, epochSeconds: bigint): bigint {
 export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
   const scenario = opts.scenario ?? DEVNET_SCENARIO;
   const progress = opts.progress ?? (() => {});
-  const log = opts.log ?? createLogger('devnet', 'warn');
   rmSync(opts.dir, { recursive: true, force: true });
   mkdirSync(opts.dir, { recursive: true });
+  // The services' and agents' logs go to a file: the terminal keeps its one status line.
+  const log = opts.log ?? createLogger('devnet', process.env.BPE_LOG_LEVEL ?? 'info', join(opts.dir, 'devnet.log'));
 
   progress('starting anvil and deploying Superfluid, a Super Token and BPE');
   const stack = await startLocalStack({
@@ -147,6 +151,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     events.push(e);
     for (const l of listeners) l(e);
   };
+  const stats = { failureReasons: {} as Record<string, number>, slashed: 0n };
+  const failureReasons = stats.failureReasons;
   const timers: NodeJS.Timeout[] = [];
   const stopFns: (() => Promise<void>)[] = [async () => stack.stop()];
   const cleanup = async () => {
@@ -208,15 +214,17 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       { log: log.child({ service: 'oracle' }) },
     );
     stopFns.push(() => oracle.stop());
-    const verifier = await startVerifier(
-      loadConfig(verifierSchema, { env: {}, overrides: {
-        deployment: deploymentPath, privateKey: keyOf(VERIFIER_ACCOUNT), port: 0, dbPath: join(opts.dir, 'verifier.sqlite'), pollMs: 250,
-      } }),
-      { log: log.child({ service: 'verifier' }) },
-    );
+    const verifier = await startVerifier({
+      ctx: stack,
+      account: anvilAccount(VERIFIER_ACCOUNT),
+      db: join(opts.dir, 'verifier.sqlite'),
+      pollMs: 250,
+      http: { port: 0 },
+      log: log.child({ service: 'verifier' }),
+    });
     stopFns.push(() => verifier.stop());
     const keeper = await startKeeper({
-      ctx: { ...stack, clients: { ...stack.clients } },
+      ctx: stack,
       account: anvilAccount(KEEPER_ACCOUNT),
       gda: stack.framework.gda,
       knownTaskTypes: deployment.taskTypes.map((t) => ({ id: t.id, pool: t.pool })),
@@ -228,8 +236,11 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     });
     stopFns.push(() => keeper.stop());
     progress(`oracle ${oracle.url}, verifier ${verifier.url}, keeper ${keeper.url}`);
-    for (const name of ['rebalanced', 'drained', 'slashed', 'epochAdvanced', 'overflowUpdated', 'pipelineRebalanced'] as const) {
-      keeper.on(name as never, (detail) => emit(name, describe(name, detail)));
+    for (const name of ['rebalanced', 'drained', 'slashed', 'overflowUpdated', 'pipelineRebalanced'] as const) {
+      keeper.on(name, (detail) => {
+        if (name === 'slashed') stats.slashed += BigInt(detail.slashed ?? 0);
+        emit(name, describe(name, detail));
+      });
     }
 
     // Sinks: real workers, stake enough to back what they declare (a liar needs stake for its lie).
@@ -264,6 +275,9 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       agent.on('taskFailed', () => { sink.failed++; });
       agent.on('error', (err) => log.warn({ err, sink: spec.name }, 'sink agent error'));
       await agent.start();
+      // Open its evaluation window now, so receipts of its first tasks count (the keeper would
+      // open it too, a few polls later).
+      await advanceSinkEpoch(stack, creator, type.id, account.address).catch((err) => log.warn({ err }, 'opening a window'));
       sinks.push(sink);
       if (spec.failsAt !== undefined) {
         timers.push(setTimeout(() => {
@@ -342,18 +356,26 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     stopFns.push(async () => clearInterval(feeTimer));
     const owed = new Map<DevnetSource, number>();
     const TICK_MS = 200;
+    // A source asks for a little less work than its stream pays for: sinks refuse a request
+    // ('unpaid') while the source's paid credit on chain is below one base fee, so a source that
+    // spends exactly what it streams would see a share of its tasks refused.
+    const SEND_SHARE = 0.8;
     const sender = setInterval(() => {
       for (const s of sources) {
         if (!s.open || s.paused) continue;
         const fee = fees.get(s.taskTypeId) ?? 1n;
-        const due = (owed.get(s) ?? 0) + Number((s.rate * BigInt(TICK_MS)) / fee) / 1000;
+        const due = (owed.get(s) ?? 0) + (SEND_SHARE * Number((s.rate * BigInt(TICK_MS)) / fee)) / 1000;
         const whole = Math.floor(due);
         owed.set(s, due - whole);
         for (let k = 0; k < whole; k++) {
           s.sent++;
           s.agent.send(randomBytes(32).toString('hex')).then(
             () => { s.completed++; },
-            () => { s.failed++; },
+            (err: unknown) => {
+              s.failed++;
+              const reason = (err as { reason?: string }).reason ?? (err as Error).name ?? 'Error';
+              failureReasons[reason] = (failureReasons[reason] ?? 0) + 1;
+            },
           );
         }
       }
@@ -367,7 +389,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       stop: async () => {
         clearInterval(sender);
         for (const t of timers) clearTimeout(t);
-        const summary = await settleAndReconcile(stack, sinks, sources, types, keeper, events, log);
+        const summary = await settleAndReconcile(stack, sinks, sources, types, stats, events, log);
         await cleanup();
         return summary;
       },
@@ -382,7 +404,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
 /** Closes the streams (returning their GDA deposits), then accounts for every wei paid in. */
 async function settleAndReconcile(
   stack: LocalStack, sinks: DevnetSink[], sources: DevnetSource[],
-  types: Map<WorkKind, { id: Hex; pool: Address }>, keeper: Keeper, events: DevnetEvent[], log: Logger,
+  types: Map<WorkKind, { id: Hex; pool: Address }>, stats: { failureReasons: Record<string, number>; slashed: bigint },
+  events: DevnetEvent[], log: Logger,
 ): Promise<DevnetSummary> {
   for (const s of sources) {
     s.agent.stop();
@@ -408,12 +431,11 @@ async function settleAndReconcile(
     inBuffer += await bpe.bufferLevel(stack, t.id);
     remainder += await balance(await bpe.poolAdmin(stack, t.id));
   }
-  const slashLogs = events.filter((e) => e.name === 'slashed');
-  const status = keeper.status() as unknown as { slashed?: bigint };
   return {
     paidIn, receivedBySinks, inBuffer, remainder,
-    slashed: status.slashed ?? 0n,
-    slashes: slashLogs.length,
+    slashed: stats.slashed,
+    slashes: events.filter((e) => e.name === 'slashed').length,
+    failureReasons: stats.failureReasons,
     rebalances: events.filter((e) => e.name === 'rebalanced').length,
     drains: events.filter((e) => e.name === 'drained').length,
     tasksCompleted: sources.reduce((a, s) => a + s.completed, 0),

@@ -162,6 +162,7 @@ async function finish(devnet: Devnet, efficiencies: number[], json: boolean): Pr
       paidIn: summary.paidIn, receivedBySinks: summary.receivedBySinks, inBuffer: summary.inBuffer, remainder: summary.remainder,
       efficiency, servedRatio, slashed: summary.slashed, slashes: summary.slashes, rebalances: summary.rebalances, drains: summary.drains,
       pauses: summary.pauses, resumes: summary.resumes, tasksCompleted: summary.tasksCompleted, tasksFailed: summary.tasksFailed,
+      failureReasons: summary.failureReasons,
       reconciled: ok,
     })}\n`);
   } else {

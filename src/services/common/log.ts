@@ -1,8 +1,10 @@
-/** Structured JSON logs (pino) to stderr, so stdout stays free for machine-readable output. */
+/** Structured JSON logs (pino), to stderr by default so stdout stays free for machine-readable output. */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(service: string, level = process.env.BPE_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name: service, level }, pino.destination(2));
+/** `destination`: a file descriptor (2 = stderr) or a file path (appended to, folders created). */
+export function createLogger(service: string, level = process.env.BPE_LOG_LEVEL ?? 'info', destination: number | string = 2): Logger {
+  const dest = typeof destination === 'number' ? pino.destination(destination) : pino.destination({ dest: destination, mkdir: true, sync: false });
+  return pino({ name: service, level }, dest);
 }
