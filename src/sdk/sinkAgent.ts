@@ -637,8 +637,24 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
         return;
       }
     }
-    const transaction = await this.#tx(() => recordCompletion(this.ctx, this.account, receipt, sinkSignature, sourceSignature), 'recording a completion');
-    this.emit('receiptSent', { receipt, sinkSignature, sourceSignature, via: 'chain', status: 'accepted', transaction });
+    let signed = { receipt, sinkSignature };
+    let transaction: TransactionReceipt;
+    try {
+      transaction = await this.#tx(() => recordCompletion(this.ctx, this.account, signed.receipt, signed.sinkSignature, sourceSignature), 'recording a completion');
+    } catch (err) {
+      // The receipt opens the sink's window and an epoch began between reading the clock and the
+      // block (ReceiptBeforeWindow): completedAt is the sink's to choose, so sign the completion
+      // again at a time inside the new window and send it once more.
+      // The refusal comes decoded from the gas estimate (its window start is the time to use), or
+      // as a mined revert (the chain's clock has then moved into the new epoch).
+      const epoch = this.ctx.bpe.params.epochSeconds;
+      const retryAt = err instanceof BpeError && err.code === 'ReceiptBeforeWindow' ? (err.args[1] as bigint) : await this.#chainNow();
+      if (retryAt / epoch <= completedAt / epoch || retryAt > request.deadline) throw err;
+      const again: CompletionReceipt = { ...request, completedAt: retryAt };
+      signed = { receipt: again, sinkSignature: await signCompletion(this.ctx, this.account, again) };
+      transaction = await this.#tx(() => recordCompletion(this.ctx, this.account, signed.receipt, signed.sinkSignature, sourceSignature), 'recording a completion');
+    }
+    this.emit('receiptSent', { receipt: signed.receipt, sinkSignature: signed.sinkSignature, sourceSignature, via: 'chain', status: 'accepted', transaction });
   }
 
   async #sign(capacity: bigint, backlog: bigint, now: bigint, chainNonce: number): Promise<SignedAttestation> {

@@ -9,7 +9,7 @@ import { anvilAccount } from '../../src/chain/clients.ts';
 import { CompletionTracker, EscrowBuffer } from '../../src/chain/bpe/artifacts.generated.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
 import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
-import { SinkAgent, advanceSinkEpoch, baseFee, signRequest, type TaskRequest } from '../../src/index.ts';
+import { SinkAgent, advanceSinkEpoch, baseFee, signRequest, type SettleResult, type TaskRequest } from '../../src/index.ts';
 
 const E18 = 10n ** 18n;
 const PRICE = 10n ** 15n;
@@ -68,7 +68,9 @@ describe('SinkAgents under verification: the honest sink returns unrequested pay
     for (const a of [honest, liar]) assert.equal((await a.update()).action, 'declared');
     assert.equal(await bpe.smoothedCapacity(stack, taskTypeId, honest.address), 3n); // one EWMA step toward 10
     assert.equal(await bpe.smoothedCapacity(stack, taskTypeId, liar.address), 6n); // toward 2 x 10
-    // Open both evaluation windows now (the first advanceEpoch only opens one), then pay.
+    // At the start of an epoch, open both evaluation windows (the first advanceEpoch only opens
+    // one), then pay: the window is then one whole epoch plus the grace, whatever the start time.
+    await bpe.advanceToEpochOffset(stack, 5n);
     for (const a of [honest, liar]) await advanceSinkEpoch(stack, stranger, taskTypeId, a.address);
     await bpe.setStream(stack, source, stack.token, pool, FLOW_RATE);
     await bpe.advanceTime(stack.clients, 120);
@@ -76,18 +78,22 @@ describe('SinkAgents under verification: the honest sink returns unrequested pay
     await oneTask(liar, 2);
     // Past the epoch's end and its receipt grace: the scheduled round settles.
     await bpe.advanceToEpochOffset(stack, stack.bpe.params.receiptGrace + 1n);
-    const returned = new Map<Address, bigint>();
+    const returned = new Map<Address, SettleResult>();
     for (const a of [honest, liar]) {
-      a.on('returned', (r) => returned.set(a.address, r.returned));
+      a.on('returned', (r) => returned.set(a.address, r));
       await a.tick();
     }
     assert.deepEqual(errors, []);
     const fee = await baseFee(stack, taskTypeId);
-    assert.ok((returned.get(honest.address) ?? 0n) > 10n * fee, `the honest sink handed back ${returned.get(honest.address)}`);
+    const settled = returned.get(honest.address);
+    assert.ok(settled, 'the honest sink handed pay back');
+    assert.equal(settled.earnedTasks, 1n);
+    assert.equal(settled.returned, ((settled.kept - fee) / fee) * fee, 'all whole fees beyond the one task done');
+    assert.ok(settled.returned >= 5n * fee, `a third of ~350 s at 1e14 wei/s is ~11 fees; handed back ${settled.returned}`);
     assert.equal(returned.get(liar.address), undefined, 'the liar handed back nothing');
     const returnedBy = (who: Address) =>
       stack.clients.publicClient.readContract({ address: stack.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'returnedBy', args: [taskTypeId, who] });
-    assert.equal(await returnedBy(honest.address), returned.get(honest.address));
+    assert.equal(await returnedBy(honest.address), settled.returned);
     assert.equal(await returnedBy(liar.address), 0n);
   });
 

@@ -285,9 +285,16 @@ describe('SinkAgent on anvil (no oracle, no verifier)', () => {
       assert.match(err.reason, /ECONNREFUSED/);
     });
 
-    it('the receipt is recorded on chain by the sink itself', async () => {
+    it('the receipt is recorded on chain by the sink itself, even when an epoch begins between its clock reading and its block', async () => {
       await bpe.setStream(stack, source, stack.token, pool, FLOW_RATE);
       await bpe.advanceTime(stack.clients, 300);
+      // The latest block 2 s before an epoch ends, the next one 1 s into the next epoch: the receipt
+      // (the sink's first, which opens its window) is stamped in the old epoch and lands in the new.
+      const epoch = p().epochSeconds;
+      const end = ((await now()) / epoch + 1n) * epoch;
+      await stack.clients.testClient.setNextBlockTimestamp({ timestamp: end - 2n });
+      await stack.clients.testClient.mine({ blocks: 1 });
+      await stack.clients.testClient.setNextBlockTimestamp({ timestamp: end + 1n });
       const req = await request({ sink: second.address });
       const sent: ReceiptInfo[] = [];
       fallback.on('receiptSent', (info) => sent.push(info));
@@ -295,6 +302,7 @@ describe('SinkAgent on anvil (no oracle, no verifier)', () => {
       await fallback.flush();
       assert.equal(sent.length, 1);
       assert.equal(sent[0]!.via, 'chain');
+      assert.ok(sent[0]!.receipt.completedAt >= end, `re-signed inside the new window (${sent[0]!.receipt.completedAt} vs ${end})`);
       const counted = await stack.clients.publicClient.readContract({
         address: stack.bpe.completionTracker, abi: CompletionTracker.abi, functionName: 'isCounted', args: [taskTypeId, source.address, req.taskId],
       });
