@@ -87,13 +87,13 @@ export class ServiceClient {
       signal?.throwIfAborted();
       attempts++;
       let failure: { status?: number; reason: string; cause?: unknown; waitMs?: number };
+      const attempt = linkedSignal(AbortSignal.timeout(this.timeoutMs), signal);
       try {
-        const timeout = AbortSignal.timeout(this.timeoutMs);
         const res = await this.#fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/json', ...this.#headers },
           body: text,
-          signal: signal ? anySignal(signal, timeout) : timeout,
+          signal: attempt.signal,
         });
         const replyText = await res.text();
         if (res.ok) {
@@ -112,6 +112,8 @@ export class ServiceClient {
         if (err instanceof ServiceRejectedError || err instanceof ServiceResponseError) throw err;
         if (signal?.aborted) throw signal.reason;
         failure = { reason: networkReason(err, this.timeoutMs), cause: err };
+      } finally {
+        attempt.release();
       }
       if (attempts > this.retries) {
         throw new ServiceUnavailableError(this.service, url, attempts, failure.status, failure.reason, { cause: failure.cause });
@@ -142,17 +144,25 @@ export class ServiceClient {
   }
 }
 
-/** Aborts when either does (AbortSignal.any, which Node 20's types lack). */
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+/** The attempt's signal: aborts on its timeout or when the caller's signal does (AbortSignal.any,
+ * which Node 20's types lack). `release` detaches it from the caller's signal. */
+function linkedSignal(timeout: AbortSignal, outer: AbortSignal | undefined): { signal: AbortSignal; release: () => void } {
+  if (!outer) return { signal: timeout, release: () => undefined };
   const controller = new AbortController();
-  for (const s of [a, b]) {
-    if (s.aborted) {
-      controller.abort(s.reason);
-      break;
-    }
-    s.addEventListener('abort', () => controller.abort(s.reason), { once: true });
+  const onTimeout = () => controller.abort(timeout.reason);
+  const onOuter = () => controller.abort(outer.reason);
+  if (outer.aborted) onOuter();
+  else {
+    timeout.addEventListener('abort', onTimeout, { once: true });
+    outer.addEventListener('abort', onOuter, { once: true });
   }
-  return controller.signal;
+  return {
+    signal: controller.signal,
+    release: () => {
+      timeout.removeEventListener('abort', onTimeout);
+      outer.removeEventListener('abort', onOuter);
+    },
+  };
 }
 
 function snippet(text: string): string {

@@ -169,6 +169,19 @@ describe('OracleClient', () => {
     await assert.rejects(client.submit([attestation]), (e: unknown) => e instanceof ServiceResponseError && /not JSON: hello/.test(e.message));
   });
 
+  it('the caller\'s AbortSignal cancels a call in flight: it rejects with the abort reason, no retry', async () => {
+    const { url, seen } = await serve(() => {
+      // never answers
+    });
+    const client = new OracleClient({ url, ...fast });
+    const controller = new AbortController();
+    const call = client.submit([attestation], { signal: controller.signal });
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(new Error('sink stopping'));
+    await assert.rejects(call, /sink stopping/);
+    assert.equal(seen.length, 1);
+  });
+
   it('rejects a URL that is not http(s)', () => {
     assert.throws(() => new OracleClient('ftp://example.org'), /must be http\(s\)/);
     assert.throws(() => new OracleClient('not a url'), /not a URL/);
