@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { parseEventLogs, type Address, type Hex, type LocalAccount } from 'viem';
 import { startLocalStack, type LocalStack } from '../chain/bpe/localStack.ts';
 import { anvilAccount } from '../chain/clients.ts';
-import { superTokenAbi } from '../chain/abis.ts';
+import { superTokenAbi, superfluidPoolAbi } from '../chain/abis.ts';
 import * as bpe from '../chain/bpe/actions.ts';
 import { advanceSinkEpoch, baseFee } from '../chain/bpe/verification.ts';
 import { EscrowBuffer, Pipeline } from '../chain/bpe/artifacts.generated.ts';
@@ -293,6 +293,17 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       }
     }
     stopFns.push(async () => { await Promise.all(sinks.map((s) => s.agent.stop())); });
+    // A stream into a pool without units flows at rate 0 (the GDA rounds the rate down to a
+    // multiple of the total units) until it is set again, so sources open only once every pool
+    // has units: the sinks' first attestations relayed by the oracle.
+    for (const t of types.values()) {
+      for (let tries = 0; ; tries++) {
+        const units = await stack.clients.publicClient.readContract({ address: t.pool, abi: superfluidPoolAbi, functionName: 'getTotalUnits' });
+        if (units > 0n) break;
+        if (tries >= 120) throw new Error(`pool ${t.pool} still has no units after 60 s: the sinks' attestations did not land`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     progress(`${sinks.length} sinks staked, registered and declaring through the oracle`);
 
     // Sources: stream `load` × the type's nominal capacity in money, send tasks at the rate they pay for.
@@ -374,7 +385,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
             (err: unknown) => {
               s.failed++;
               const reason = (err as { reason?: string }).reason ?? (err as Error).name ?? 'Error';
-              failureReasons[reason] = (failureReasons[reason] ?? 0) + 1;
+              const key = `${s.spec.name}: ${reason}`;
+              failureReasons[key] = (failureReasons[key] ?? 0) + 1;
             },
           );
         }
