@@ -12,6 +12,9 @@
  * are logged and retried with backoff; nothing here throws out of the loop.
  */
 import {
+  BaseError,
+  HttpRequestError,
+  TimeoutError,
   encodeFunctionData,
   keccak256,
   parseEventLogs,
@@ -37,6 +40,9 @@ export const REJECTION_NAMES = ['None', 'Stale', 'FromTheFuture', 'BadSignature'
 const EXPIRY_MARGIN_S = 5;
 /** Gas headroom over the estimate (the registry's pool pushes vary with what lands first). */
 const GAS_HEADROOM_PERCENT = 130n;
+/** Most gas one relay transaction may ask for: under EIP-7825's 16,777,216 per transaction. A
+ * batch whose sinks all move pool units costs ~200k gas an item; larger ones are halved. */
+export const MAX_RELAY_GAS = 16_000_000n;
 
 export interface RelayerOptions {
   ctx: BpeContext;
@@ -202,7 +208,19 @@ export class Relayer {
     }));
     const data = encodeFunctionData({ abi: OffchainAggregator.abi, functionName: 'submitAttestations', args: [items] });
     const to = ctx.bpe.offchainAggregator;
-    const estimate = await publicClient.estimateGas({ account, to, data });
+    let estimate: bigint;
+    try {
+      estimate = await publicClient.estimateGas({ account, to, data });
+    } catch (err) {
+      // Not a transport failure: the node refused the estimate (e.g. above the block's gas limit).
+      const transport = err instanceof BaseError && err.walk((e) => e instanceof HttpRequestError || e instanceof TimeoutError);
+      if (transport || rows.length === 1) throw err;
+      return this.send(rows.slice(0, Math.ceil(rows.length / 2)));
+    }
+    if ((estimate * GAS_HEADROOM_PERCENT) / 100n > MAX_RELAY_GAS && rows.length > 1) {
+      this.o.log.info({ items: rows.length, estimate: estimate.toString() }, 'relay batch too heavy for one transaction: halving it');
+      return this.send(rows.slice(0, Math.ceil(rows.length / 2)));
+    }
     const request = await walletClient.prepareTransactionRequest({
       account, to, data, gas: (estimate * GAS_HEADROOM_PERCENT) / 100n, chain: walletClient.chain,
     });
