@@ -152,6 +152,15 @@ async function main() {
         meanRequestMs: Number((busyRequestMs / requests.flat().length).toFixed(1)),
         groupCommits: commits.values[0]?.value ?? 0,
         gasPerAttestationSteady: steadyApplied ? Math.round(steadyGas / steadyApplied) : null,
+        // Per accepted item on one thread: signature (hot path), JSON + shape, SQLite: where the time goes.
+        oneThreadMicrosecondsPerItem: {
+          signature: Number((1e6 / hotPerSecond).toFixed(1)),
+          parse: Number((1e6 / parsePerSecond).toFixed(1)),
+          store: Number((1e6 / storePerSecond).toFixed(1)),
+        },
+        // Intake throughput in units of one thread's signature checks measured in the same run
+        // (the machine's load moves both; this ratio is what the worker threads bought).
+        intakeOverOneThreadSignatureRate: Number((counts.accepted / seconds / hotPerSecond).toFixed(2)),
         oneThreadPerSecond: {
           signatureRecover: Math.round(coldPerSecond),
           signatureCachedKey: Math.round(hotPerSecond),
