@@ -15,7 +15,15 @@ export async function run(args: string[]): Promise<void> {
         'CapacityOracle: receives signed capacity attestations (POST /v1/attestations), checks them as the\n' +
         'OffchainAggregator would, stores them durably in SQLite and relays them in batches. See docs/oracle.md.',
       schema: oracleSchema,
-      start: async (config) => (await import('../../services/oracle/service.ts')).startOracle(config),
+      start: async (config) => {
+        const { startOracle } = await import('../../services/oracle/service.ts');
+        try {
+          return await startOracle(config);
+        } catch (err) {
+          // A bad deployment file, a missing key, an unreachable RPC: one line, no stack.
+          throw new CliError(`cannot start: ${(err as Error).message.split('\n')[0]}`);
+        }
+      },
     },
     args,
   );
