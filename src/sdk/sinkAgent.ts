@@ -35,13 +35,15 @@
  *
  * Unearned pay (`settle()`), the rule: over the CompletionTracker's open evaluation window, the
  * sink kept `received − returned` (from the pool, minus what it handed back); it has earned the
- * base fee for every task it completed or is still doing: receipts counted on chain, receipts the
- * verifier accepted but has not recorded yet, and tasks waiting or running in the queue. Whole base
+ * base fee for every task it completed: receipts counted on chain and receipts the verifier
+ * accepted but has not recorded yet. Tasks still in the queue do not count: their receipts land
+ * after the judgement at the earliest and count in the next window, so pay kept for them now would
+ * be charged as a shortfall (the buffer pays it out again to sinks with room). Whole base
  * fees beyond that, `floor((kept − earned × fee) / fee) × fee`, go back to the buffer
  * (`returnPayment`): the tracker then stops expecting work for them, and the buffer pays them to
  * sinks with room. Less than one fee stays: the tracker counts paid tasks as `floor(kept / fee)`, so
- * it adds no expected task. The scheduler settles once per epoch, on its first tick after the
- * epoch ends (the tracker judges a window at the earliest `receiptGrace` later); `leave()` settles
+ * it adds no expected task. The scheduler settles once per epoch, shortly before the tracker can
+ * judge the window (`receiptGrace` after the epoch ends; see `#settleEpoch`); `leave()` settles
  * before deregistering. A sink that over-declares (`overDeclareFactor > 1`) keeps its pay by
  * default (`returnUnearned: false`): it is the lying sink the shortfall rule exists to slash.
  *
@@ -359,7 +361,7 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
       await this.#tx(() => registerSink(this.ctx, this.account, this.taskTypeId), 'registering sink');
     }
     if (!connected) await this.#tx(() => connectPool(this.ctx, this.account, pool), 'connecting to the pool');
-    this.#settledEpoch = (await this.#chainNow()) / this.ctx.bpe.params.epochSeconds;
+    this.#settledEpoch = this.#settleEpoch(await this.#chainNow());
     this.#started = true;
     if (this.updateIntervalMs > 0) {
       this.#timer = setInterval(() => void this.tick(), this.updateIntervalMs);
@@ -529,7 +531,7 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
     try {
       await this.update();
       if (this.returnUnearned) {
-        const epoch = (await this.#chainNow()) / this.ctx.bpe.params.epochSeconds;
+        const epoch = this.#settleEpoch(await this.#chainNow());
         if (this.#settledEpoch === undefined || epoch > this.#settledEpoch) {
           await this.settle();
           this.#settledEpoch = epoch;
@@ -543,6 +545,20 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * The epoch whose window the schedule settles next. A window is judged `receiptGrace` seconds
+   * after its epoch ends, and pay keeps arriving until then: settling right at the epoch's end would
+   * leave the grace period's pay unreturned. So the settle point is the judgement minus a lead of
+   * two schedule rounds plus 5 s for the transaction (at most half the grace).
+   */
+  #settleEpoch(now: bigint): bigint {
+    const { epochSeconds, receiptGrace } = this.ctx.bpe.params;
+    const leadSeconds = BigInt(Math.ceil((2 * this.updateIntervalMs) / 1000) + 5);
+    const lead = leadSeconds < receiptGrace / 2n ? leadSeconds : receiptGrace / 2n;
+    const shifted = now + lead - receiptGrace;
+    return shifted > 0n ? shifted / epochSeconds : 0n;
+  }
 
   async #settle(): Promise<SettleResult> {
     const { publicClient } = this.ctx.clients;
@@ -563,7 +579,7 @@ export class SinkAgent<P = unknown, R = unknown> extends EventEmitter {
     const returnedInWindow = (returned - window.returnedAtStart) & mask;
     const kept = receivedInWindow > returnedInWindow ? receivedInWindow - returnedInWindow : 0n;
     const pending = await this.#pendingAtVerifier();
-    const earnedTasks = BigInt(window.completions) + pending + BigInt(this.queue.backlog);
+    const earnedTasks = BigInt(window.completions) + pending;
     const earned = earnedTasks * fee;
     let amount = kept > earned ? ((kept - earned) / fee) * fee : 0n;
     if (amount > 0n) {
