@@ -109,7 +109,27 @@ export interface Devnet {
   stop(): Promise<DevnetSummary>;
 }
 
+interface DevnetStats {
+  failureReasons: Record<string, number>;
+  slashed: bigint;
+  slashedBySink: Record<string, bigint>;
+  failedSinkShare: { name?: string; atFailure?: number; atEnd?: number };
+}
+
+/** `member`'s share of the pool's units (what share of every stream it receives). */
+async function unitShare(stack: LocalStack, pool: Address, member: Address): Promise<number> {
+  const [units, total] = await Promise.all([
+    bpe.poolUnits(stack, pool, member),
+    stack.clients.publicClient.readContract({ address: pool, abi: superfluidPoolAbi, functionName: 'getTotalUnits' }),
+  ]);
+  return total === 0n ? 0 : Number((units * 1_000_000n) / total) / 1_000_000;
+}
+
 export interface DevnetSummary extends MoneyLedger {
+  /** Stake taken per sink name. */
+  slashedBySink: Record<string, bigint>;
+  /** The failing sink's share of its pool's units when it started failing and at the end. */
+  failedSinkShare: { name?: string; atFailure?: number; atEnd?: number };
   /** Stake taken from over-declaring sinks (stake-token wei). */
   slashed: bigint;
   /** Why tasks failed, by error reason (a failing sink, full queues, ...). */
@@ -152,7 +172,12 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     events.push(e);
     for (const l of listeners) l(e);
   };
-  const stats = { failureReasons: {} as Record<string, number>, slashed: 0n };
+  const stats = {
+    failureReasons: {} as Record<string, number>,
+    slashed: 0n,
+    slashedBySink: {} as Record<string, bigint>,
+    failedSinkShare: {} as { name?: string; atFailure?: number; atEnd?: number },
+  };
   const failureReasons = stats.failureReasons;
   const timers: NodeJS.Timeout[] = [];
   const stopFns: (() => Promise<void>)[] = [async () => stack.stop()];
@@ -239,11 +264,17 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     progress(`oracle ${oracle.url}, verifier ${verifier.url}, keeper ${keeper.url}`);
     for (const name of ['rebalanced', 'drained', 'slashed', 'overflowUpdated', 'pipelineRebalanced'] as const) {
       keeper.on(name, (detail) => {
-        if (name === 'slashed') stats.slashed += BigInt(detail.slashed ?? 0);
+        if (name === 'slashed') {
+          const amount = BigInt(detail.slashed ?? 0);
+          const who = nameOf.get(String(detail.sink).toLowerCase()) ?? String(detail.sink);
+          stats.slashed += amount;
+          stats.slashedBySink[who] = (stats.slashedBySink[who] ?? 0n) + amount;
+        }
         emit(name, describe(name, detail));
       });
     }
 
+    const nameOf = new Map(scenario.sinks.map((spec, i) => [anvilAccount(SINK_ACCOUNT_BASE + i).address.toLowerCase(), spec.name]));
     // Sinks: real workers, stake enough to back what they declare (a liar needs stake for its lie).
     const sinks: DevnetSink[] = [];
     for (const [i, spec] of scenario.sinks.entries()) {
@@ -260,7 +291,11 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
         account,
         taskTypeId: type.id,
         worker: async (payload) => {
-          if (state.failing) throw new Error(`${spec.name} is failing`);
+          if (state.failing) {
+            // Like a dependency that times out: the task takes its usual time, then fails.
+            await new Promise((r) => setTimeout(r, spec.delayMs));
+            throw new Error(`${spec.name} is failing`);
+          }
           return state.slowdown > 1 ? slowWork(payload) : work(payload);
         },
         concurrency: spec.concurrency,
@@ -270,6 +305,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
         oracle: oracle.url,
         verifier: verifier.url,
         updateIntervalMs: 2000,
+        // Measure over the last 20 tasks: a failing sink's capacity falls within a minute.
+        capacity: { windowSize: 20 },
       });
       const sink: DevnetSink = { spec, agent, account, taskTypeId: type.id, pool: type.pool, completed: 0, failed: 0 };
       agent.on('taskDone', () => { sink.completed++; });
@@ -283,6 +320,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       if (spec.failsAt !== undefined) {
         timers.push(setTimeout(() => {
           state.failing = true;
+          stats.failedSinkShare.name = spec.name;
+          void unitShare(stack, type.pool, account.address).then((share) => { stats.failedSinkShare.atFailure = share; });
           emit('SinkFailed', `${spec.name} starts failing every task: its measured capacity falls and its share moves to the others`);
         }, spec.failsAt * opts.scenarioSeconds * 1000));
       }
@@ -403,6 +442,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       stop: async () => {
         clearInterval(sender);
         for (const t of timers) clearTimeout(t);
+        const failed = sinks.find((x) => x.spec.name === stats.failedSinkShare.name);
+        if (failed) stats.failedSinkShare.atEnd = await unitShare(stack, failed.pool, failed.account.address);
         const summary = await settleAndReconcile(stack, sinks, sources, types, stats, events, log);
         await cleanup();
         return summary;
@@ -418,7 +459,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
 /** Closes the streams (returning their GDA deposits), then accounts for every wei paid in. */
 async function settleAndReconcile(
   stack: LocalStack, sinks: DevnetSink[], sources: DevnetSource[],
-  types: Map<WorkKind, { id: Hex; pool: Address }>, stats: { failureReasons: Record<string, number>; slashed: bigint },
+  types: Map<WorkKind, { id: Hex; pool: Address }>, stats: DevnetStats,
   events: DevnetEvent[], log: Logger,
 ): Promise<DevnetSummary> {
   for (const s of sources) {
@@ -448,6 +489,8 @@ async function settleAndReconcile(
   return {
     paidIn, receivedBySinks, inBuffer, remainder,
     slashed: stats.slashed,
+    slashedBySink: { ...stats.slashedBySink },
+    failedSinkShare: { ...stats.failedSinkShare },
     slashes: events.filter((e) => e.name === 'slashed').length,
     failureReasons: stats.failureReasons,
     rebalances: events.filter((e) => e.name === 'rebalanced').length,
@@ -466,6 +509,7 @@ function describe(name: string, detail: Record<string, unknown>): string {
 
 export function fmt(wei: bigint, digits = 6): string {
   const whole = wei / E18;
+  if (digits === 0) return whole.toString();
   const frac = (wei % E18).toString().padStart(18, '0').slice(0, digits);
   return `${whole}.${frac}`;
 }

@@ -141,6 +141,8 @@ export async function run(args: string[]): Promise<void> {
   await finish(devnet, efficiencies, false);
 }
 
+const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(1)} %`);
+
 function statusText(devnet: Devnet, snap: Snapshot | undefined): string {
   const t = Math.round(devnet.elapsed());
   const done = devnet.sources.reduce((a, s) => a + s.completed, 0);
@@ -162,7 +164,7 @@ async function finish(devnet: Devnet, efficiencies: number[], json: boolean): Pr
       paidIn: summary.paidIn, receivedBySinks: summary.receivedBySinks, inBuffer: summary.inBuffer, remainder: summary.remainder,
       efficiency, servedRatio, slashed: summary.slashed, slashes: summary.slashes, rebalances: summary.rebalances, drains: summary.drains,
       pauses: summary.pauses, resumes: summary.resumes, tasksCompleted: summary.tasksCompleted, tasksFailed: summary.tasksFailed,
-      failureReasons: summary.failureReasons,
+      failureReasons: summary.failureReasons, slashedBySink: summary.slashedBySink, failedSinkShare: summary.failedSinkShare,
       reconciled: ok,
     })}\n`);
   } else {
@@ -175,6 +177,8 @@ async function finish(devnet: Devnet, efficiencies: number[], json: boolean): Pr
       `  GDA remainder          ${fmt(summary.remainder, 18)}`,
       ok ? '  every wei accounted for.' : `  UNACCOUNTED: ${unaccounted(summary)} wei`,
       `allocation efficiency ${efficiency === null ? '–' : `${(efficiency * 100).toFixed(2)} %`} (mean over the run), tasks served ${servedRatio === null ? '–' : `${(servedRatio * 100).toFixed(2)} %`}`,
+      `slashed: ${Object.entries(summary.slashedBySink).map(([n, v]) => `${n} ${fmt(v, 0)}`).join(', ') || 'nobody'} (stake tokens)`,
+      summary.failedSinkShare.name ? `${summary.failedSinkShare.name} failed: its share of the pool went ${pct(summary.failedSinkShare.atFailure)} -> ${pct(summary.failedSinkShare.atEnd)}` : '',
       `slashes ${summary.slashes} (${fmt(summary.slashed)} stake), rebalances ${summary.rebalances}, drains ${summary.drains}, pauses ${summary.pauses}, resumes ${summary.resumes}`,
     ];
     process.stderr.write(`${lines.join('\n')}\n`);

@@ -1,0 +1,101 @@
+// The main job end to end, as a newcomer runs it: `bpe devnet` as a child process. Headless: the
+// JSON summary reconciles to the wei, the over-declaring sink is slashed, the failing sink's share
+// moves to the others, sources pause on the spike and resume. With the dashboard: a real browser
+// (Debian's chromium via playwright-core) sees the task types and sinks, live flows, the buffer
+// gauge reacting to the spike and the slash in the event log; Ctrl-C prints the reconciliation.
+// Every wait polls a bounded number of times; nothing asserts wall-clock time.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.BPE_CHROMIUM ?? '/usr/bin/chromium';
+const BIN = new URL('../../bin/bpe.js', import.meta.url).pathname;
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'devnet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+describe('bpe devnet', () => {
+  it('headless: money reconciles to the wei, the liar is slashed, the failing sink loses its share, sources pause and resume', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpe-devnet-'));
+    try {
+      const p = run(['--headless', '--duration', '150', '--json', '--dir', dir]);
+      const code = await p.exited;
+      assert.equal(code, 0, `exit ${code}\n${p.err().slice(-2000)}`);
+      const s = JSON.parse(p.out());
+      assert.equal(s.reconciled, true);
+      assert.equal(BigInt(s.paidIn), BigInt(s.receivedBySinks) + BigInt(s.inBuffer) + BigInt(s.remainder));
+      assert.ok(BigInt(s.paidIn) > 0n, 'sources paid something');
+      assert.ok(BigInt(s.slashedBySink['xf-liar'] ?? 0) > 0n, `the over-declaring sink is slashed: ${JSON.stringify(s.slashedBySink)}`);
+      // The liar lies by 3x: it is charged more than any honest sink.
+      for (const [name, amount] of Object.entries(s.slashedBySink as Record<string, string>)) {
+        if (name !== 'xf-liar') assert.ok(BigInt(amount) < BigInt(s.slashedBySink['xf-liar']), `${name} charged ${amount}, not less than the liar`);
+      }
+      assert.equal(s.failedSinkShare.name, 'hash-mid');
+      assert.ok(s.failedSinkShare.atEnd < s.failedSinkShare.atFailure / 2, `failing sink's share ${s.failedSinkShare.atFailure} -> ${s.failedSinkShare.atEnd}`);
+      assert.ok(s.pauses >= 1 && s.resumes >= 1, `pauses ${s.pauses}, resumes ${s.resumes}`);
+      assert.ok(s.drains >= 1, 'the keeper drained the buffer');
+      assert.ok(s.tasksCompleted > 100, `tasks completed: ${s.tasksCompleted}`);
+      assert.ok(s.efficiency > 0 && s.efficiency <= 1);
+      assert.ok(existsSync(join(dir, 'deployment.json')) && existsSync(join(dir, 'devnet.log')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the dashboard in a browser: sinks, live flows, the spike on the buffer gauge, the slash in the log; Ctrl-C reconciles', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set BPE_CHROMIUM`);
+    const dir = mkdtempSync(join(tmpdir(), 'bpe-devnet-ui-'));
+    const p = run(['--port', '0', '--scenario-seconds', '120', '--dir', dir]);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      let url: string | undefined;
+      for (let i = 0; i < 600 && !url; i++) {
+        url = /dashboard: (http:\/\/\S+)/.exec(p.err())?.[1];
+        if (!url) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(url, `no dashboard URL printed:\n${p.err().slice(-2000)}`);
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+      await page.goto(url);
+      const poll = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, tries = 300): Promise<T> => {
+        let v: T | undefined;
+        for (let i = 0; i < tries; i++) {
+          v = await read();
+          if (ok(v)) return v;
+          await page.waitForTimeout(500);
+        }
+        assert.fail(`${what}: still ${JSON.stringify(v)}`);
+      };
+      const names = await poll(() => page.locator('[data-testid="task-type-name"]').allTextContents(), (v) => v.length === 2, 'two task types');
+      assert.deepEqual([...names].sort(), ['hash', 'transform']);
+      await poll(() => page.locator('[data-testid="sink-row"]').count(), (n) => n === 8, 'eight sinks');
+      const flows = () => page.locator('[data-testid="sink-flow"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-wei')).join(','));
+      const first = await poll(flows, (v) => v.split(',').some((w) => BigInt(w || '0') > 0n), 'a sink receiving money');
+      await poll(flows, (v) => v !== first, 'live flow numbers changing');
+      // The spike (30–54 s into the scenario) fills the hash buffer.
+      const level = () => page.locator('[data-testid="task-type"][data-name="hash"] [data-testid="buffer-gauge"]').getAttribute('data-level-wei');
+      await poll(level, (v) => BigInt(v ?? '0') > 0n, 'the hash buffer gauge rising with the spike');
+      await poll(() => page.locator('[data-testid="source-row"][data-paused="true"]').count(), (n) => n >= 1, 'a paused source');
+      // The over-declarer's first window is judged within two epochs and a grace (at most 150 s).
+      await poll(() => page.locator('[data-testid="event-log"]').innerText(), (t) => /Slashed|slashed/.test(t), 'a slash in the event log', 500);
+      await page.screenshot({ path: join(dir, 'devnet-dashboard.png'), fullPage: true });
+    } finally {
+      await browser.close();
+      p.child.kill('SIGINT');
+      const code = await p.exited;
+      rmSync(dir, { recursive: true, force: true });
+      assert.equal(code, 0, `exit ${code}\n${p.err().slice(-2000)}`);
+      assert.match(p.err(), /every wei accounted for/);
+    }
+  });
+});
