@@ -1,13 +1,14 @@
-// Renders docs/dashboard.png: a live local world (anvil + Superfluid + BPE, two sinks, one
-// streaming source), the dashboard on it, some activity (a stream change, a buffer deposit, a
-// published event), then a full-page screenshot in Debian's chromium via playwright-core.
+// Renders docs/dashboard.png from the real devnet: starts `bpe devnet` (anvil, Superfluid, BPE,
+// the services and the agents), waits until the scenario has played its spike and a slash,
+// screenshots the dashboard in Debian's chromium (playwright-core), then stops the devnet with
+// Ctrl-C (SIGINT).
 //   npx tsx scripts/screenshot-dashboard.ts [out.png]
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import * as bpe from '../src/chain/bpe/actions.ts';
-import { startDashboard } from '../src/dashboard/index.ts';
-import { E18, startWorld } from '../test/dashboard/world.ts';
 
 const CHROMIUM = process.env.BPE_CHROMIUM ?? '/usr/bin/chromium';
 const out = process.argv[2] ?? fileURLToPath(new URL('../docs/dashboard.png', import.meta.url));
@@ -15,40 +16,32 @@ if (!existsSync(CHROMIUM)) {
   console.error(`chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set BPE_CHROMIUM`);
   process.exit(1);
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const world = await startWorld();
-let paused = false;
-const dash = await startDashboard({
-  deployment: world.deployment,
-  clients: world.stack,
-  pollMs: 250,
-  extra: () => ({
-    sources: [
-      { address: world.source.address, name: 'source A', paused: false, requestedRate: world.rate * 3n },
-      { address: world.stack.deployer.address, name: 'source B', taskTypeId: world.taskTypeId, paused, requestedRate: world.rate },
-    ],
-  }),
-});
+const dir = mkdtempSync(join(tmpdir(), 'bpe-screenshot-'));
+const bin = fileURLToPath(new URL('../bin/bpe.js', import.meta.url));
+const devnet = spawn(process.execPath, [bin, 'devnet', '--port', '0', '--scenario-seconds', '120', '--dir', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+let stderr = '';
+devnet.stderr.on('data', (d) => { stderr += d; process.stderr.write(d); });
+const exited = new Promise((resolve) => devnet.on('exit', resolve));
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 try {
-  dash.publish({ name: 'DevnetStarted', text: 'two sinks, one source, 300 s epochs' });
-  await sleep(2500);
-  await bpe.setStream(world.stack, world.source, world.stack.token, world.pool, world.rate * 3n);
-  dash.publish({ name: 'SourceAdjusted', text: 'source A triples its stream' });
-  await sleep(2500);
-  await bpe.depositToBuffer(world.stack, world.source, world.stack.token, world.taskTypeId, 6n * E18);
-  paused = true;
-  dash.publish({ name: 'SourcePaused', text: 'source B paused: buffer above 50 %', level: 'warn' });
-  await sleep(2500);
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
-  await page.goto(dash.url);
-  await page.getByTestId('sink-row').first().waitFor();
-  await sleep(3000);
+  let url: string | undefined;
+  for (let i = 0; i < 600 && !url; i++) {
+    url = /dashboard: (http:\/\/\S+)/.exec(stderr)?.[1];
+    if (!url) await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!url) throw new Error('the devnet printed no dashboard address');
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  await page.goto(url);
+  for (let i = 0; i < 400; i++) {
+    if (/Slashed/.test(await page.locator('[data-testid="event-log"]').innerText())) break;
+    await page.waitForTimeout(500);
+  }
+  await page.waitForTimeout(3000);
   await page.screenshot({ path: out, fullPage: true });
-  console.log(`screenshot written to ${out}`);
+  console.error(`wrote ${out}`);
 } finally {
   await browser.close();
-  await dash.close();
-  await world.stack.stop();
+  devnet.kill('SIGINT');
+  await exited;
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -158,7 +158,9 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
 
   progress('starting anvil and deploying Superfluid, a Super Token and BPE');
   const stack = await startLocalStack({
-    anvil: { accounts: 20 },
+    // A block every second for as long as the devnet runs: keep recent states in memory only
+    // (by default anvil persists old states to ~/.foundry/anvil/tmp, tens of GB over hours).
+    anvil: { accounts: 20, extraArgs: ['--prune-history', '512'] },
     params: DEVNET_PARAMS,
     fundedAccounts: SOURCE_ACCOUNTS,
     superTokenAmount: 10n ** 24n,
@@ -305,8 +307,9 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
         oracle: oracle.url,
         verifier: verifier.url,
         updateIntervalMs: 2000,
-        // Measure over the last 20 tasks: a failing sink's capacity falls within a minute.
-        capacity: { windowSize: 20 },
+        // Measure over the last 8 tasks: a failing sink's capacity falls within a minute (these
+        // sinks finish a task every few seconds; the default window of 100 would take minutes).
+        capacity: { windowSize: 8 },
       });
       const sink: DevnetSink = { spec, agent, account, taskTypeId: type.id, pool: type.pool, completed: 0, failed: 0 };
       agent.on('taskDone', () => { sink.completed++; });
