@@ -99,6 +99,11 @@ contract CapacityRegistry is ICapacityRegistry {
     /// @notice Gas one unit push may use: the GDA's member update, the buffer's and a flow re-sync
     /// take under 1 M together. A hostile token burns at most this much per push.
     uint256 public constant UNIT_PUSH_GAS = 1_500_000;
+    /// @notice Bytes per record of `applyAttestations`: sink (20), capacity (8), backlog (8), nonce (4).
+    uint256 public constant ATTESTATION_RECORD_BYTES = 40;
+    /// @dev The bits of a SinkState word an attestation keeps: index, allowance and pushed.
+    uint256 internal constant _INDEX_ALLOWANCE_PUSHED =
+        uint256(type(uint32).max) | uint256(type(uint40).max) << 104 | uint256(type(uint40).max) << 184;
     /// @dev A slash pushes every registration of the sink: they must fit one transaction together.
     uint256 internal constant _MAX_PUSH_GAS_PER_TX = 12_000_000;
 
@@ -342,22 +347,46 @@ contract CapacityRegistry is ICapacityRegistry {
     }
 
     /// @inheritdoc ICapacityRegistry
-    /// @dev Same cap, EWMA and rate limit as commit-reveal; the nonce must exceed the last
-    /// accepted one. No event on success (the batch is in the calldata; the aggregator counts it),
-    /// which keeps a relayed attestation near one signature check plus one storage write.
-    function applyAttestation(bytes32 taskTypeId, address sink, uint256 capacity, uint256 backlog, uint256 nonce)
-        external
-        returns (Rejection)
-    {
+    /// @dev Each record is judged alone, in order, by the same rules as a reveal (allowance cap,
+    /// one EWMA step, rate limit) plus a nonce above the last accepted one; it is `_step` and
+    /// `_apply` (deadband push) written out for a batch, for gas: a relayed attestation is meant
+    /// to cost little more than its signature check and its registration's one slot.
+    /// - The task type's totals are held on the stack and written once at the end. Every record
+    ///   lands at the same timestamp, so the weight integral advances exactly as with a write per
+    ///   record. Before a unit push the totals are written (the pool reads them) and after it they
+    ///   are read back (the push calls into a token someone chose, which may call back here).
+    /// - No event on success (the batch is in the calldata; the aggregator counts it).
+    function applyAttestations(bytes32 taskTypeId, bytes calldata records) external returns (bytes memory outcomes) {
         if (msg.sender != aggregator) revert NotAggregator(msg.sender);
-        SinkState memory s = _load(taskTypeId, sink);
-        if (s.index == 0) return Rejection.NotRegistered;
-        if (nonce <= s.nonce) return Rejection.NonceNotIncreasing;
-        if (nonce > type(uint32).max || capacity > MAX_VALUE || backlog > MAX_VALUE) return Rejection.OutOfRange;
-        if (_tooSoon(s)) return Rejection.TooFrequent;
-        s.nonce = uint32(nonce);
-        _step(taskTypeId, _taskTypes[taskTypeId], sink, s, capacity, backlog);
-        return Rejection.None;
+        outcomes = new bytes(records.length / ATTESTATION_RECORD_BYTES);
+        TaskType storage t = _taskTypes[taskTypeId];
+        mapping(address => SinkState) storage states = _states[taskTypeId];
+        uint256 capacityTotal = t.totalCapacity;
+        uint256 weightTotal = t.totalWeight;
+        bool unwritten; // totals changed since last written
+        for (uint256 i; i < outcomes.length; ++i) {
+            (Rejection reason, address sink, uint256 word, uint256 next, uint256 weight) =
+                _attestationStep(states, records, i);
+            if (reason != Rejection.None) {
+                outcomes[i] = bytes1(uint8(reason));
+                continue;
+            }
+            capacityTotal = capacityTotal - uint40(word >> 64) + uint40(next >> 64);
+            weightTotal = weightTotal - CapacityMath.queueWeight(uint40(word >> 64), uint40(word >> 144), queuePremiumBps)
+                + weight;
+            if (CapacityMath.outsideDeadband(uint40(word >> 184), weight, rebalanceThresholdBps)) {
+                _setTotals(t, capacityTotal, weightTotal);
+                _push(taskTypeId, sink, _decode(next), weight); // stores the slot
+                (capacityTotal, weightTotal, unwritten) = (t.totalCapacity, t.totalWeight, false);
+            } else {
+                SinkState storage slot = states[sink];
+                assembly ("memory-safe") {
+                    sstore(slot.slot, next)
+                }
+                unwritten = true;
+            }
+        }
+        if (unwritten) _setTotals(t, capacityTotal, weightTotal);
     }
 
     // ---------------------------------------------------------------- hooks
@@ -558,6 +587,58 @@ contract CapacityRegistry is ICapacityRegistry {
         }
     }
 
+    /// @dev Record `i` of an `applyAttestations` batch judged against its registration's slot
+    /// `word` and, if it may be applied, `_step` on that word: one EWMA step toward the
+    /// declaration capped by the allowance, the backlog and nonce recorded, the rate-limit clock
+    /// restarted; index, allowance and pushed kept. `next` is the new word, `weight` its
+    /// queue-adjusted weight.
+    function _attestationStep(mapping(address => SinkState) storage states, bytes calldata records, uint256 i)
+        internal
+        view
+        returns (Rejection reason, address sink, uint256 word, uint256 next, uint256 weight)
+    {
+        uint256 declared;
+        uint256 backlog;
+        uint256 nonce;
+        assembly ("memory-safe") {
+            let p := add(records.offset, mul(i, ATTESTATION_RECORD_BYTES))
+            let w := calldataload(p)
+            sink := shr(96, w)
+            declared := and(shr(32, w), 0xffffffffffffffff)
+            w := calldataload(add(p, 28))
+            backlog := shr(192, w)
+            nonce := and(shr(160, w), 0xffffffff)
+        }
+        SinkState storage slot = states[sink];
+        assembly ("memory-safe") {
+            word := sload(slot.slot)
+        }
+        reason = _judgeAttestation(word, declared, backlog, nonce);
+        if (reason != Rejection.None) return (reason, sink, word, word, 0);
+        uint256 allowance = uint40(word >> 104);
+        uint256 smoothed =
+            CapacityMath.ewma(uint40(word >> 64), declared < allowance ? declared : allowance, ewmaAlphaBps);
+        weight = CapacityMath.queueWeight(smoothed, backlog, queuePremiumBps);
+        next = (word & _INDEX_ALLOWANCE_PUSHED) | uint256(uint32(block.timestamp)) << 32 | smoothed << 64
+            | backlog << 144 | nonce << 224;
+    }
+
+    /// @dev Why an attestation cannot be applied to the registration stored as `word`, checked
+    /// in this order: not registered, nonce not above the last accepted one, a value beyond what
+    /// a slot holds (the nonce is 4 bytes in the record, so it always fits), rate limit.
+    function _judgeAttestation(uint256 word, uint256 declared, uint256 backlog, uint256 nonce)
+        internal
+        view
+        returns (Rejection)
+    {
+        if (uint32(word) == 0) return Rejection.NotRegistered;
+        if (nonce <= uint32(word >> 224)) return Rejection.NonceNotIncreasing;
+        if (declared > MAX_VALUE || backlog > MAX_VALUE) return Rejection.OutOfRange;
+        uint256 lastUpdate = uint32(word >> 32);
+        if (lastUpdate != 0 && block.timestamp < lastUpdate + minUpdateInterval) return Rejection.TooFrequent;
+        return Rejection.None;
+    }
+
     function _tooSoon(SinkState memory s) internal view returns (bool) {
         return s.lastUpdate != 0 && block.timestamp < uint256(s.lastUpdate) + minUpdateInterval;
     }
@@ -579,13 +660,28 @@ contract CapacityRegistry is ICapacityRegistry {
     }
 
     /// @dev Reads a registration's slot with one SLOAD (the compiler would load field by field).
-    /// Bit layout = Solidity's own packing of SinkState, so ordinary accessors see the same data.
-    function _load(bytes32 taskTypeId, address sink) internal view returns (SinkState memory s) {
+    function _load(bytes32 taskTypeId, address sink) internal view returns (SinkState memory) {
         SinkState storage p = _states[taskTypeId][sink];
         uint256 word;
         assembly ("memory-safe") {
             word := sload(p.slot)
         }
+        return _decode(word);
+    }
+
+    /// @dev Writes a registration's slot with one SSTORE (the compiler would store field by field).
+    function _store(bytes32 taskTypeId, address sink, SinkState memory s) internal {
+        SinkState storage p = _states[taskTypeId][sink];
+        uint256 word = _encode(s);
+        assembly ("memory-safe") {
+            sstore(p.slot, word)
+        }
+    }
+
+    /// @dev Bit layout = Solidity's own packing of SinkState, so ordinary accessors see the same
+    /// data: index 0-31, lastUpdate 32-63, smoothed 64-103, allowance 104-143, backlog 144-183,
+    /// pushed 184-223, nonce 224-255.
+    function _decode(uint256 word) internal pure returns (SinkState memory s) {
         s.index = uint32(word);
         s.lastUpdate = uint32(word >> 32);
         s.smoothed = uint40(word >> 64);
@@ -595,14 +691,9 @@ contract CapacityRegistry is ICapacityRegistry {
         s.nonce = uint32(word >> 224);
     }
 
-    /// @dev Writes a registration's slot with one SSTORE (the compiler would store field by field).
-    function _store(bytes32 taskTypeId, address sink, SinkState memory s) internal {
-        SinkState storage p = _states[taskTypeId][sink];
-        uint256 word = uint256(s.index) | uint256(s.lastUpdate) << 32 | uint256(s.smoothed) << 64 | uint256(s.allowance)
+    function _encode(SinkState memory s) internal pure returns (uint256) {
+        return uint256(s.index) | uint256(s.lastUpdate) << 32 | uint256(s.smoothed) << 64 | uint256(s.allowance)
             << 104 | uint256(s.backlog) << 144 | uint256(s.pushed) << 184 | uint256(s.nonce) << 224;
-        assembly ("memory-safe") {
-            sstore(p.slot, word)
-        }
     }
 
     /// @dev Swap-and-pop, keeping the moved sink's index right.

@@ -416,7 +416,7 @@ contract AttacksTest is BPETest {
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotBackpressurePool.selector, mallory));
         registry.takeWeights(id, 0, 10);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotAggregator.selector, mallory));
-        registry.applyAttestation(id, victim, 20, 0, 1);
+        registry.applyAttestations(id, abi.encodePacked(victim, uint64(20), uint64(0), uint32(1)));
         vm.expectRevert(abi.encodeWithSelector(BackpressurePool.NotPipeline.selector, mallory));
         bpPool.setCapacityLimit(id, 0);
         vm.expectRevert(abi.encodeWithSelector(EscrowBuffer.NotBackpressurePool.selector, mallory));

@@ -937,10 +937,10 @@ contract CapacityRegistryTest is BPETest {
         address a = _sink("a", id, 400e18);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotAggregator.selector, alice));
-        registry.applyAttestation(id, a, 10, 0, 1);
+        registry.applyAttestations(id, abi.encodePacked(a, uint64(10), uint64(0), uint32(1)));
         vm.prank(a); // not even the sink itself: its path is commit-reveal
         vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotAggregator.selector, a));
-        registry.applyAttestation(id, a, 10, 0, 1);
+        registry.applyAttestations(id, abi.encodePacked(a, uint64(10), uint64(0), uint32(1)));
         CapacityRegistry.SinkState memory s = registry.sinkState(id, a);
         assertEq(s.smoothed, 0);
         assertEq(s.nonce, 0);
@@ -953,7 +953,7 @@ contract CapacityRegistryTest is BPETest {
         address a = _sink("a", id, 400e18);
         vm.recordLogs();
         vm.prank(address(aggregator));
-        ICapacityRegistry.Rejection r = registry.applyAttestation(id, a, 1_000, 5, 7);
+        ICapacityRegistry.Rejection r = _applyOne(id, a, 1_000, 5, 7);
         assertEq(uint256(r), uint256(ICapacityRegistry.Rejection.None));
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 i; i < logs.length; ++i) {
@@ -983,40 +983,37 @@ contract CapacityRegistryTest is BPETest {
         address a = _sink("a", id, 400e18);
         vm.startPrank(address(aggregator));
         assertEq(
-            uint256(registry.applyAttestation(id, alice, 10, 0, 1)), uint256(ICapacityRegistry.Rejection.NotRegistered)
+            uint256(_applyOne(id, alice, 10, 0, 1)), uint256(ICapacityRegistry.Rejection.NotRegistered)
         );
         assertEq(
-            uint256(registry.applyAttestation(keccak256("bogus"), a, 10, 0, 1)),
+            uint256(_applyOne(keccak256("bogus"), a, 10, 0, 1)),
             uint256(ICapacityRegistry.Rejection.NotRegistered)
         );
         assertEq(
-            uint256(registry.applyAttestation(id, a, 10, 0, 0)), uint256(ICapacityRegistry.Rejection.NonceNotIncreasing)
+            uint256(_applyOne(id, a, 10, 0, 0)), uint256(ICapacityRegistry.Rejection.NonceNotIncreasing)
         );
         uint256 tooLarge = registry.MAX_VALUE() + 1;
         assertEq(
-            uint256(registry.applyAttestation(id, a, tooLarge, 0, 1)), uint256(ICapacityRegistry.Rejection.OutOfRange)
+            uint256(_applyOne(id, a, tooLarge, 0, 1)), uint256(ICapacityRegistry.Rejection.OutOfRange)
         );
         assertEq(
-            uint256(registry.applyAttestation(id, a, 10, tooLarge, 1)), uint256(ICapacityRegistry.Rejection.OutOfRange)
+            uint256(_applyOne(id, a, 10, tooLarge, 1)), uint256(ICapacityRegistry.Rejection.OutOfRange)
         );
-        assertEq(
-            uint256(registry.applyAttestation(id, a, 10, 0, uint256(type(uint32).max) + 1)),
-            uint256(ICapacityRegistry.Rejection.OutOfRange)
-        );
+        // (a nonce beyond uint32 cannot be expressed: it is 4 bytes of the record)
         CapacityRegistry.SinkState memory s = registry.sinkState(id, a);
         assertEq(s.smoothed + s.backlog + s.nonce + s.lastUpdate, 0, "nothing applied");
 
-        assertEq(uint256(registry.applyAttestation(id, a, 10, 0, 2)), uint256(ICapacityRegistry.Rejection.None));
+        assertEq(uint256(_applyOne(id, a, 10, 0, 2)), uint256(ICapacityRegistry.Rejection.None));
         assertEq(
-            uint256(registry.applyAttestation(id, a, 10, 0, 2)), uint256(ICapacityRegistry.Rejection.NonceNotIncreasing)
+            uint256(_applyOne(id, a, 10, 0, 2)), uint256(ICapacityRegistry.Rejection.NonceNotIncreasing)
         );
-        assertEq(uint256(registry.applyAttestation(id, a, 10, 0, 3)), uint256(ICapacityRegistry.Rejection.TooFrequent));
+        assertEq(uint256(_applyOne(id, a, 10, 0, 3)), uint256(ICapacityRegistry.Rejection.TooFrequent));
         assertEq(registry.sinkState(id, a).nonce, 2, "a rejected nonce is not consumed");
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
-        assertEq(uint256(registry.applyAttestation(id, a, 10, 0, 3)), uint256(ICapacityRegistry.Rejection.None));
+        assertEq(uint256(_applyOne(id, a, 10, 0, 3)), uint256(ICapacityRegistry.Rejection.None));
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         assertEq(
-            uint256(registry.applyAttestation(id, a, 10, 0, type(uint32).max)),
+            uint256(_applyOne(id, a, 10, 0, type(uint32).max)),
             uint256(ICapacityRegistry.Rejection.None),
             "nonces may skip, up to uint32 max"
         );
@@ -1040,7 +1037,7 @@ contract CapacityRegistryTest is BPETest {
 
         vm.warp(type(uint32).max - 1); // the latest timestamp a slot's lastUpdate holds
         vm.prank(address(aggregator));
-        registry.applyAttestation(id, whale, max, max, type(uint32).max);
+        _applyOne(id, whale, max, max, type(uint32).max);
         s = registry.sinkState(id, whale);
         uint256 smoothed = CapacityMath.ewma(0, max, EWMA_ALPHA_BPS);
         assertEq(s.index, 1);

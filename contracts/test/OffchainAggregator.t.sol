@@ -36,27 +36,19 @@ contract OffchainAggregatorTest is BPETest {
     function _item(uint256 key, address sink, uint256 capacity, uint256 backlog, uint256 nonce)
         internal
         view
-        returns (OffchainAggregator.Attestation memory)
+        returns (Attestation memory)
     {
         return _attestation(key, id, sink, capacity, backlog, nonce, block.timestamp);
     }
 
-    function _one(OffchainAggregator.Attestation memory x)
-        internal
-        pure
-        returns (OffchainAggregator.Attestation[] memory items)
-    {
-        items = new OffchainAggregator.Attestation[](1);
-        items[0] = x;
-    }
 
-    function _relay(OffchainAggregator.Attestation[] memory items) internal returns (uint256 accepted) {
+    function _relay(Attestation[] memory items) internal returns (uint256 accepted) {
         vm.prank(relayer);
-        accepted = aggregator.submitAttestations(items);
+        accepted = aggregator.submitAttestations(_pack(items));
     }
 
     /// @notice Relays one item that must be rejected for `reason`, leaving the sink's state as it was.
-    function _expectRejected(OffchainAggregator.Attestation memory x, ICapacityRegistry.Rejection reason) internal {
+    function _expectRejected(Attestation memory x, ICapacityRegistry.Rejection reason) internal {
         CapacityRegistry.SinkState memory before = registry.sinkState(x.taskTypeId, x.sink);
         vm.expectEmit(true, true, true, true, address(aggregator));
         emit OffchainAggregator.AttestationRejected(x.taskTypeId, x.sink, x.nonce, reason);
@@ -86,7 +78,7 @@ contract OffchainAggregatorTest is BPETest {
                 "CapacityAttestation(bytes32 taskTypeId,address sink,uint64 capacity,uint64 backlog,uint32 nonce,uint64 timestamp)"
             )
         );
-        OffchainAggregator.Attestation memory x = _item(aKey, a, 12, 3, 7);
+        Attestation memory x = _item(aKey, a, 12, 3, 7);
         bytes32 domain = keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -100,11 +92,7 @@ contract OffchainAggregatorTest is BPETest {
             abi.encode(aggregator.ATTESTATION_TYPEHASH(), id, a, uint64(12), uint64(3), uint32(7), x.timestamp)
         );
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", domain, structHash));
-        assertEq(aggregator.attestationDigest(x), digest);
-        // the signature fields are not part of what is signed
-        x.r = bytes32(uint256(1));
-        x.vs = bytes32(uint256(2));
-        assertEq(aggregator.attestationDigest(x), digest);
+        assertEq(_digest(aggregator, x), digest);
         // the fixture's compact signature is EIP-2098's
         (bytes32 r, bytes32 vs) = _signCompact(aKey, digest);
         (bytes32 r2, bytes32 vs2) = vm.signCompact(aKey, digest);
@@ -144,15 +132,15 @@ contract OffchainAggregatorTest is BPETest {
     function test_submit_emptyBatch() public {
         vm.expectEmit(true, true, true, true, address(aggregator));
         emit OffchainAggregator.AttestationsSubmitted(relayer, 0, 0);
-        assertEq(_relay(new OffchainAggregator.Attestation[](0)), 0);
+        assertEq(_relay(new Attestation[](0)), 0);
     }
 
     function test_submit_anyoneMayRelay() public {
         vm.prank(a); // the sink itself
-        assertEq(aggregator.submitAttestations(_one(_item(aKey, a, 10, 0, 1))), 1);
+        assertEq(aggregator.submitAttestations(_pack(_one(_item(aKey, a, 10, 0, 1)))), 1);
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         vm.prank(b); // a competitor relaying a's attestation cannot alter it
-        assertEq(aggregator.submitAttestations(_one(_item(aKey, a, 10, 0, 2))), 1);
+        assertEq(aggregator.submitAttestations(_pack(_one(_item(aKey, a, 10, 0, 2)))), 1);
         assertEq(registry.sinkState(id, a).smoothed, 6);
     }
 
@@ -209,7 +197,7 @@ contract OffchainAggregatorTest is BPETest {
     }
 
     function test_reject_badSignature_tamperedFields() public {
-        OffchainAggregator.Attestation memory x = _item(aKey, a, 10, 0, 1);
+        Attestation memory x = _item(aKey, a, 10, 0, 1);
         x.capacity = 20; // raised by the relayer
         _expectRejected(x, ICapacityRegistry.Rejection.BadSignature);
         x = _item(aKey, a, 10, 5, 1);
@@ -229,7 +217,7 @@ contract OffchainAggregatorTest is BPETest {
     }
 
     function test_reject_badSignature_malformed() public {
-        OffchainAggregator.Attestation memory x = _item(aKey, a, 10, 0, 1);
+        Attestation memory x = _item(aKey, a, 10, 0, 1);
         x.r = bytes32(0);
         _expectRejected(x, ICapacityRegistry.Rejection.BadSignature);
         x = _item(aKey, a, 10, 0, 1);
@@ -269,7 +257,7 @@ contract OffchainAggregatorTest is BPETest {
     }
 
     function test_reject_nonceNotIncreasing() public {
-        OffchainAggregator.Attestation memory first = _item(aKey, a, 10, 0, 5);
+        Attestation memory first = _item(aKey, a, 10, 0, 5);
         assertEq(_relay(_one(first)), 1);
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL); // past the rate limit, still fresh
         _expectRejected(first, ICapacityRegistry.Rejection.NonceNotIncreasing); // replayed
@@ -302,7 +290,7 @@ contract OffchainAggregatorTest is BPETest {
         for (uint256 i; i < callers.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(CapacityRegistry.NotAggregator.selector, callers[i]));
             vm.prank(callers[i]);
-            registry.applyAttestation(id, a, 10, 0, 1);
+            registry.applyAttestations(id, abi.encodePacked(a, uint64(10), uint64(0), uint32(1)));
         }
     }
 
@@ -311,7 +299,7 @@ contract OffchainAggregatorTest is BPETest {
     /// @notice Eleven items, two good: every bad one is skipped with its reason, in order; the
     /// good ones land exactly as if relayed alone; the batch does not revert.
     function test_batch_mixedItemsNeverRevert() public {
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](11);
+        Attestation[] memory items = new Attestation[](11);
         items[0] = _item(aKey, a, 10, 0, 1); // valid
         items[1] = _item(aKey, b, 10, 0, 1); // b's item signed by a
         items[2] = _item(bKey, b, 10, 0, 1);
@@ -362,7 +350,7 @@ contract OffchainAggregatorTest is BPETest {
     /// @notice Nonces out of order: the higher one wins, the lower one is dead for good; two
     /// in-order items in one block: the second waits out the rate limit and then lands.
     function test_batch_reorderedNonces() public {
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](2);
+        Attestation[] memory items = new Attestation[](2);
         items[0] = _item(aKey, a, 10, 0, 5);
         items[1] = _item(aKey, a, 20, 0, 3);
         vm.expectEmit(true, true, true, true, address(aggregator));
@@ -462,7 +450,7 @@ contract OffchainAggregatorTest is BPETest {
     /// forge-config: default.fuzz.runs = 300
     function testFuzz_batch_eachItemJudgedAlone(uint256 seed, uint8 length) public {
         uint256 n = bound(length, 1, 24);
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](n);
+        Attestation[] memory items = new Attestation[](n);
         ICapacityRegistry.Rejection[] memory expected = new ICapacityRegistry.Rejection[](n);
         Model memory m;
         for (uint256 i; i < n; ++i) {
@@ -496,7 +484,7 @@ contract OffchainAggregatorTest is BPETest {
     function _randomItem(uint256 r, Model memory m)
         internal
         view
-        returns (OffchainAggregator.Attestation memory x, ICapacityRegistry.Rejection reason)
+        returns (Attestation memory x, ICapacityRegistry.Rejection reason)
     {
         bool forA = (r >> 8) % 2 == 0;
         (address sink, uint256 key) = forA ? (a, aKey) : (b, bKey);

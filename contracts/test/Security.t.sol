@@ -277,11 +277,11 @@ contract SecurityTest is BPETest {
         hostile.arm();
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
 
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](2);
+        Attestation[] memory items = new Attestation[](2);
         items[0] = _attestation(malloryKey, trap, mallory, 20, 0, 1, block.timestamp); // 3 -> 9: a push
         items[1] = _attestation(honestKey, id, honest, 20, 0, 1, block.timestamp);
         uint256 before = registry.getSmoothedCapacity(id, honest);
-        aggregator.submitAttestations(items);
+        aggregator.submitAttestations(_pack(items));
         assertGt(registry.getSmoothedCapacity(id, honest), before, "the honest item was applied");
     }
 

@@ -45,20 +45,12 @@ contract VerificationAttacksTest is BPETest {
         _stake(mallory, 100e18); // mallory may even be a staked participant
     }
 
-    function _one(OffchainAggregator.Attestation memory x)
-        internal
-        pure
-        returns (OffchainAggregator.Attestation[] memory items)
-    {
-        items = new OffchainAggregator.Attestation[](1);
-        items[0] = x;
-    }
 
-    function _relayExpecting(OffchainAggregator.Attestation memory x, ICapacityRegistry.Rejection reason) internal {
+    function _relayExpecting(Attestation memory x, ICapacityRegistry.Rejection reason) internal {
         vm.expectEmit(true, true, true, true, address(aggregator));
         emit OffchainAggregator.AttestationRejected(x.taskTypeId, x.sink, x.nonce, reason);
         vm.prank(mallory);
-        assertEq(aggregator.submitAttestations(_one(x)), 0);
+        assertEq(aggregator.submitAttestations(_pack(_one(x))), 0);
     }
 
     function _toEpochStart() internal {
@@ -74,19 +66,19 @@ contract VerificationAttacksTest is BPETest {
     // ---------------------------------------------------------------- attestation replay
 
     function test_attestationReplay_sameBatch() public {
-        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp); // "I am full"
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](3);
+        Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp); // "I am full"
+        Attestation[] memory items = new Attestation[](3);
         items[0] = x;
         items[1] = x;
         items[2] = x;
         vm.prank(mallory);
-        assertEq(aggregator.submitAttestations(items), 1, "applied once");
+        assertEq(aggregator.submitAttestations(_pack(items)), 1, "applied once");
         assertEq(registry.getSmoothedCapacity(id, victim), 7, "one EWMA step, not three");
     }
 
     function test_attestationReplay_laterWhileFreshThenStale() public {
-        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
-        aggregator.submitAttestations(_one(x));
+        Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
+        aggregator.submitAttestations(_pack(_one(x)));
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _relayExpecting(x, ICapacityRegistry.Rejection.NonceNotIncreasing);
         vm.warp(x.timestamp + ATTESTATION_MAX_AGE + 1);
@@ -96,7 +88,7 @@ contract VerificationAttacksTest is BPETest {
 
     function test_attestationReplay_asAnotherSink() public {
         // the victim's signature presented as the rival's statement
-        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
+        Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
         x.sink = rival;
         _relayExpecting(x, ICapacityRegistry.Rejection.BadSignature);
         assertEq(registry.getSmoothedCapacity(id, rival), 10);
@@ -104,8 +96,8 @@ contract VerificationAttacksTest is BPETest {
 
     function test_attestationReplay_otherDeploymentOrChain() public {
         OffchainAggregator other = new OffchainAggregator(registry, ATTESTATION_MAX_AGE, ATTESTATION_MAX_SKEW);
-        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
-        (x.r, x.vs) = _signCompact(victimKey, other.attestationDigest(x)); // signed for another aggregator
+        Attestation memory x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp);
+        (x.r, x.vs) = _signCompact(victimKey, _digest(other, x)); // signed for another aggregator
         _relayExpecting(x, ICapacityRegistry.Rejection.BadSignature);
 
         x = _attestation(victimKey, id, victim, 0, 0, 1, block.timestamp); // signed on this chain
@@ -117,8 +109,8 @@ contract VerificationAttacksTest is BPETest {
     /// @notice Nonces are per sink, not per registration: an attestation signed before the sink
     /// left cannot be replayed (while still fresh) once it joins again.
     function test_attestationReplay_acrossReRegistration() public {
-        OffchainAggregator.Attestation memory old = _attestation(victimKey, id, victim, 20, 50, 7, block.timestamp);
-        aggregator.submitAttestations(_one(old));
+        Attestation memory old = _attestation(victimKey, id, victim, 20, 50, 7, block.timestamp);
+        aggregator.submitAttestations(_pack(_one(old)));
         assertEq(registry.sinkState(id, victim).nonce, 7);
         _deregister(victim, id);
         _register(victim, id);
@@ -128,7 +120,7 @@ contract VerificationAttacksTest is BPETest {
         assertEq(capacity, 0, "the fresh registration starts from zero");
         assertEq(backlog, 0, "and no replayed backlog");
         // the sink itself continues from its last nonce
-        aggregator.submitAttestations(_one(_attestation(victimKey, id, victim, 10, 0, 8, block.timestamp)));
+        aggregator.submitAttestations(_pack(_one(_attestation(victimKey, id, victim, 10, 0, 8, block.timestamp))));
         assertEq(registry.getSmoothedCapacity(id, victim), 3);
     }
 
@@ -137,11 +129,11 @@ contract VerificationAttacksTest is BPETest {
     /// @notice An attacker holding an older signed attestation ("capacity 20") cannot submit it
     /// after the newer one ("I am full") to undo it.
     function test_reorderedNonces_olderStatementCannotOverrideNewer() public {
-        OffchainAggregator.Attestation memory older = _attestation(victimKey, id, victim, 20, 0, 1, block.timestamp);
-        OffchainAggregator.Attestation memory newer =
+        Attestation memory older = _attestation(victimKey, id, victim, 20, 0, 1, block.timestamp);
+        Attestation memory newer =
             _attestation(victimKey, id, victim, 0, 30, 2, block.timestamp + 10);
         vm.warp(block.timestamp + 10);
-        aggregator.submitAttestations(_one(newer));
+        aggregator.submitAttestations(_pack(_one(newer)));
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _relayExpecting(older, ICapacityRegistry.Rejection.NonceNotIncreasing);
         (uint256 capacity, uint256 backlog) = registry.signalOf(id, victim);
@@ -157,7 +149,7 @@ contract VerificationAttacksTest is BPETest {
             ICapacityRegistry.Rejection.FromTheFuture
         );
         uint256 t = block.timestamp + ATTESTATION_MAX_SKEW;
-        OffchainAggregator.Attestation memory x = _attestation(victimKey, id, victim, 20, 0, 1, t);
+        Attestation memory x = _attestation(victimKey, id, victim, 20, 0, 1, t);
         vm.warp(t + ATTESTATION_MAX_AGE + 1);
         _relayExpecting(x, ICapacityRegistry.Rejection.Stale);
     }
@@ -165,10 +157,10 @@ contract VerificationAttacksTest is BPETest {
     /// @notice Garbage inside a batch (random signatures, out-of-range values, unknown sinks and
     /// task types) never blocks the honest items next to it.
     function test_malformedItemsInsideABatch() public {
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](8);
+        Attestation[] memory items = new Attestation[](8);
         for (uint256 i; i < 7; ++i) {
             bytes32 noise = keccak256(abi.encode("noise", i));
-            items[i] = OffchainAggregator.Attestation({
+            items[i] = Attestation({
                 taskTypeId: i % 2 == 0 ? id : noise,
                 sink: i % 3 == 0 ? victim : address(uint160(uint256(noise))),
                 capacity: uint64(uint256(noise)),
@@ -181,7 +173,7 @@ contract VerificationAttacksTest is BPETest {
         }
         items[7] = _attestation(rivalKey, id, rival, 0, 0, 1, block.timestamp);
         vm.prank(mallory);
-        assertEq(aggregator.submitAttestations(items), 1, "only the honest item");
+        assertEq(aggregator.submitAttestations(_pack(items)), 1, "only the honest item");
         assertEq(registry.getSmoothedCapacity(id, rival), 7);
         assertEq(registry.getSmoothedCapacity(id, victim), 10, "the victim untouched by garbage in its name");
     }
@@ -393,11 +385,11 @@ contract VerificationAttacksTest is BPETest {
     /// @notice The victim reported a queue and cleared it; its old high-backlog attestation cannot
     /// be replayed to price it out again.
     function test_priceManipulation_replayOldBacklog() public {
-        OffchainAggregator.Attestation memory busy = _attestation(victimKey, id, victim, 10, 100, 1, block.timestamp);
-        aggregator.submitAttestations(_one(busy));
+        Attestation memory busy = _attestation(victimKey, id, victim, 10, 100, 1, block.timestamp);
+        aggregator.submitAttestations(_pack(_one(busy)));
         assertEq(pricing.priceOf(id, victim), 11 * PRICE);
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
-        aggregator.submitAttestations(_one(_attestation(victimKey, id, victim, 10, 0, 2, block.timestamp)));
+        aggregator.submitAttestations(_pack(_one(_attestation(victimKey, id, victim, 10, 0, 2, block.timestamp))));
         assertEq(pricing.priceOf(id, victim), PRICE);
         vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         _relayExpecting(busy, ICapacityRegistry.Rejection.NonceNotIncreasing);

@@ -45,7 +45,7 @@ contract VerificationEndToEndTest is BPETest {
     function _attestUntilSettled(address[] memory sinks, uint256[] memory capacities) internal {
         for (uint256 round; round < 100; ++round) {
             bool settled = true;
-            OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](sinks.length);
+            Attestation[] memory items = new Attestation[](sinks.length);
             for (uint256 i; i < sinks.length; ++i) {
                 if (registry.getSmoothedCapacity(id, sinks[i]) != capacities[i]) settled = false;
                 items[i] =
@@ -53,7 +53,7 @@ contract VerificationEndToEndTest is BPETest {
             }
             if (settled) break;
             vm.prank(relayer);
-            assertEq(aggregator.submitAttestations(items), sinks.length, "every attestation lands");
+            assertEq(aggregator.submitAttestations(_pack(items)), sinks.length, "every attestation lands");
             vm.warp(block.timestamp + MIN_UPDATE_INTERVAL);
         }
         for (uint256 i; i < sinks.length; ++i) {
@@ -157,7 +157,7 @@ contract VerificationEndToEndTest is BPETest {
 
         // c's queue: 10 tasks waiting on a capacity of 10
         vm.prank(relayer);
-        aggregator.submitAttestations(_one(_attestation(keyOf[c], id, c, 10, 10, ++nonceOf[c], block.timestamp)));
+        aggregator.submitAttestations(_pack(_one(_attestation(keyOf[c], id, c, 10, 10, ++nonceOf[c], block.timestamp))));
         assertEq(pricing.priceOf(id, c), 2 * PRICE, "price doubled: base * (1 + 10 / 10)");
         assertEq(pricing.priceOf(id, a), PRICE);
         assertEq(_units(id, c), 5_000, "weight 10 / 2");
@@ -264,12 +264,4 @@ contract VerificationEndToEndTest is BPETest {
         assertLe(u, TARGET_UTILIZATION_BPS + 1);
     }
 
-    function _one(OffchainAggregator.Attestation memory x)
-        internal
-        pure
-        returns (OffchainAggregator.Attestation[] memory items)
-    {
-        items = new OffchainAggregator.Attestation[](1);
-        items[0] = x;
-    }
 }

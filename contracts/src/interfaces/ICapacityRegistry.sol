@@ -47,11 +47,11 @@ interface ICapacityRegistry is ICapacitySignal {
     /// @notice Called by the StakeManager after a sink's stake fell (slash): re-applies the cap.
     function onStakeChanged(address sink) external;
 
-    /// @notice Called by the OffchainAggregator with a verified attestation; never reverts for
-    /// anything about the item itself, it reports why it was not applied instead.
-    function applyAttestation(bytes32 taskTypeId, address sink, uint256 capacity, uint256 backlog, uint256 nonce)
-        external
-        returns (Rejection);
+    /// @notice Called by the OffchainAggregator with the attestations of one task type whose
+    /// signatures it verified: `records` packs one 40-byte record per attestation, big-endian,
+    /// `sink (20) | capacity (8) | backlog (8) | nonce (4)`. Never reverts for anything about an
+    /// item; `outcomes` holds one byte per record, its Rejection (None: applied).
+    function applyAttestations(bytes32 taskTypeId, bytes calldata records) external returns (bytes memory outcomes);
 
     /// @notice Called by the BackpressurePool's rebalance: up to `count` sinks from `start` and their
     /// current weights, all recorded as pushed to the pool, and how many sinks there are.

@@ -89,11 +89,11 @@ contract PricingHandler is Handler, DemandMeter {
     /// @notice A sink's signed attestation relayed alone; the batch must never revert.
     function attest(uint256 who, uint256 capacity, uint256 backlog) external clock("attest") metered {
         uint256 i = who % 3;
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](1);
+        Attestation[] memory items = new Attestation[](1);
         items[0] = _attestation(
             keys[i], id, sinks[i], bound(capacity, 0, 60), bound(backlog, 0, 300), ++nonces[i], block.timestamp
         );
-        try aggregator.submitAttestations(items) {}
+        try aggregator.submitAttestations(_pack(items)) {}
         catch {
             _violation("attestation batch reverted");
         }

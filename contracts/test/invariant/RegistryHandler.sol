@@ -102,7 +102,9 @@ contract RegistryHandler is Handler {
             expected = ICapacityRegistry.Rejection.TooFrequent;
         }
         vm.prank(address(aggregator));
-        try registry.applyAttestation(id, sink, capacity, backlog, nonce) returns (ICapacityRegistry.Rejection got) {
+        try registry.applyAttestations(id, abi.encodePacked(sink, uint64(capacity), uint64(backlog), uint32(nonce)))
+        returns (bytes memory outcomes) {
+            ICapacityRegistry.Rejection got = ICapacityRegistry.Rejection(uint8(outcomes[0]));
             if (got != expected) _violation("attestation: wrong outcome");
             CapacityRegistry.SinkState memory t = registry.sinkState(id, sink);
             if (got == ICapacityRegistry.Rejection.None) {
@@ -118,7 +120,7 @@ contract RegistryHandler is Handler {
                 _violation("rejected attestation changed state");
             }
         } catch {
-            _violation("applyAttestation reverted");
+            _violation("applyAttestations reverted");
         }
     }
 

@@ -401,6 +401,19 @@ abstract contract BPETest is Test {
         return abi.encodePacked(r, s, v);
     }
 
+    /// @notice A signed capacity attestation as a relayer holds it: the EIP-712 fields and the
+    /// EIP-2098 compact signature. `_pack` turns a list into the aggregator's packed batch.
+    struct Attestation {
+        bytes32 taskTypeId;
+        address sink;
+        uint64 capacity; // tasks per epoch
+        uint64 backlog; // tasks waiting
+        uint32 nonce; // strictly increasing per (task type, sink)
+        uint64 timestamp; // when the sink signed
+        bytes32 r;
+        bytes32 vs;
+    }
+
     /// @notice A capacity attestation signed (compact) by `key` over the aggregator's EIP-712 digest.
     function _attestation(
         uint256 key,
@@ -410,8 +423,8 @@ abstract contract BPETest is Test {
         uint256 backlog,
         uint256 nonce,
         uint256 timestamp
-    ) internal view returns (OffchainAggregator.Attestation memory a) {
-        a = OffchainAggregator.Attestation({
+    ) internal view returns (Attestation memory a) {
+        a = Attestation({
             taskTypeId: id,
             sink: sink,
             capacity: uint64(capacity),
@@ -421,7 +434,35 @@ abstract contract BPETest is Test {
             r: bytes32(0),
             vs: bytes32(0)
         });
-        (a.r, a.vs) = _signCompact(key, aggregator.attestationDigest(a));
+        (a.r, a.vs) = _signCompact(key, _digest(aggregator, a));
+    }
+
+    /// @notice The EIP-712 digest `agg` expects a sink to sign for `a` (signature fields ignored).
+    function _digest(OffchainAggregator agg, Attestation memory a) internal view returns (bytes32) {
+        return agg.attestationDigest(a.taskTypeId, a.sink, a.capacity, a.backlog, a.nonce, a.timestamp);
+    }
+
+    /// @notice The aggregator's packed batch, in order: consecutive items of one task type share
+    /// a group header (task type, count), as the TypeScript relayer encodes it.
+    function _pack(Attestation[] memory items) internal pure returns (bytes memory batch) {
+        uint256 i;
+        while (i < items.length) {
+            uint256 end = i + 1;
+            while (end < items.length && items[end].taskTypeId == items[i].taskTypeId && end - i < type(uint16).max) {
+                ++end;
+            }
+            batch = abi.encodePacked(batch, items[i].taskTypeId, uint16(end - i));
+            for (; i < end; ++i) {
+                Attestation memory x = items[i];
+                batch = abi.encodePacked(batch, x.sink, x.capacity, x.backlog, x.nonce, x.timestamp, x.r, x.vs);
+            }
+        }
+    }
+
+    /// @notice A one-item batch.
+    function _one(Attestation memory x) internal pure returns (Attestation[] memory items) {
+        items = new Attestation[](1);
+        items[0] = x;
     }
 
     /// @notice Relays a one-item batch; returns how many were accepted (0 or 1).
@@ -429,9 +470,18 @@ abstract contract BPETest is Test {
         internal
         returns (uint256 accepted)
     {
-        OffchainAggregator.Attestation[] memory items = new OffchainAggregator.Attestation[](1);
-        items[0] = _attestation(key, id, sink, capacity, backlog, nonce, block.timestamp);
-        accepted = aggregator.submitAttestations(items);
+        accepted = aggregator.submitAttestations(_pack(_one(_attestation(key, id, sink, capacity, backlog, nonce, block.timestamp))));
+    }
+
+    /// @notice The registry's side alone (the caller pranks as the aggregator): one record.
+    function _applyOne(bytes32 id, address sink, uint256 capacity, uint256 backlog, uint32 nonce)
+        internal
+        returns (ICapacityRegistry.Rejection)
+    {
+        bytes memory outcomes =
+            registry.applyAttestations(id, abi.encodePacked(sink, uint64(capacity), uint64(backlog), nonce));
+        assertEq(outcomes.length, 1, "one outcome per record");
+        return ICapacityRegistry.Rejection(uint8(outcomes[0]));
     }
 
     function _receipt(bytes32 taskId, bytes32 id, address sink, address source, uint256 completedAt, uint256 deadline)

@@ -3,6 +3,8 @@
 // the task out, the sink signs the completion), backlog reports and the PricingCurve's epochs.
 // Signing happens locally (EIP-712); nothing here trusts the relayer.
 import {
+  concat,
+  encodePacked,
   hashStruct,
   parseEventLogs,
   isAddressEqual,
@@ -64,12 +66,41 @@ export async function signAttestation(
   return { ...message, r, vs: yParityAndS };
 }
 
-/** Relays a batch; returns the receipt with how many items were accepted and why others were not. */
+/** Most items one group of a packed batch holds (its count is 2 bytes). */
+const MAX_GROUP_ITEMS = 0xffff;
+
+/**
+ * The aggregator's packed batch (see OffchainAggregator.sol): consecutive items of one task type
+ * form a group `taskTypeId (32) | count (2)` followed by its items, each
+ * `sink (20) | capacity (8) | backlog (8) | nonce (4) | timestamp (8) | r (32) | yParityAndS (32)`.
+ * Order is kept, so rejections come back in the order the items were given.
+ */
+export function packAttestations(items: SignedAttestation[]): Hex {
+  const parts: Hex[] = [];
+  for (let i = 0; i < items.length;) {
+    const taskTypeId = items[i]!.taskTypeId;
+    let end = i + 1;
+    while (end < items.length && end - i < MAX_GROUP_ITEMS && items[end]!.taskTypeId.toLowerCase() === taskTypeId.toLowerCase()) end++;
+    parts.push(encodePacked(['bytes32', 'uint16'], [taskTypeId, end - i]));
+    for (; i < end; i++) {
+      const a = items[i]!;
+      parts.push(encodePacked(
+        ['address', 'uint64', 'uint64', 'uint32', 'uint64', 'bytes32', 'bytes32'],
+        [a.sink, a.capacity, a.backlog, a.nonce, a.timestamp, a.r, a.vs],
+      ));
+    }
+  }
+  return concat(parts);
+}
+
+/** Relays a batch (packed, see `packAttestations`); returns the receipt with how many items were
+ * accepted and why others were not. */
 export async function submitAttestations(
   ctx: BpeContext, relayer: Account, items: SignedAttestation[],
 ): Promise<{ receipt: TransactionReceipt; accepted: number; rejected: { sink: Address; nonce: bigint; reason: number }[] }> {
   const receipt = await write(ctx, `relaying ${items.length} attestations`, {
-    account: relayer, address: ctx.bpe.offchainAggregator, abi: OffchainAggregator.abi, functionName: 'submitAttestations', args: [items],
+    account: relayer, address: ctx.bpe.offchainAggregator, abi: OffchainAggregator.abi, functionName: 'submitAttestations',
+    args: [packAttestations(items)],
   });
   const [summary] = parseEventLogs({ abi: OffchainAggregator.abi, eventName: 'AttestationsSubmitted', logs: receipt.logs });
   const rejected = parseEventLogs({ abi: OffchainAggregator.abi, eventName: 'AttestationRejected', logs: receipt.logs })
