@@ -351,42 +351,35 @@ contract CapacityRegistry is ICapacityRegistry {
     /// one EWMA step, rate limit) plus a nonce above the last accepted one; it is `_step` and
     /// `_apply` (deadband push) written out for a batch, for gas: a relayed attestation is meant
     /// to cost little more than its signature check and its registration's one slot.
-    /// - The task type's totals are held on the stack and written once at the end. Every record
+    /// - The task type's totals are held in memory and written once at the end. Every record
     ///   lands at the same timestamp, so the weight integral advances exactly as with a write per
     ///   record. Before a unit push the totals are written (the pool reads them) and after it they
     ///   are read back (the push calls into a token someone chose, which may call back here).
     /// - No event on success (the batch is in the calldata; the aggregator counts it).
-    function applyAttestations(bytes32 taskTypeId, bytes calldata records) external returns (bytes memory outcomes) {
+    function applyAttestations(bytes32 taskTypeId, bytes calldata records)
+        external
+        returns (uint256 applied, bytes memory outcomes)
+    {
         if (msg.sender != aggregator) revert NotAggregator(msg.sender);
-        outcomes = new bytes(records.length / ATTESTATION_RECORD_BYTES);
+        uint256 n = records.length / ATTESTATION_RECORD_BYTES;
+        outcomes = new bytes(n);
         TaskType storage t = _taskTypes[taskTypeId];
+        Totals memory totals = Totals(t.totalCapacity, t.totalWeight, false);
         mapping(address => SinkState) storage states = _states[taskTypeId];
-        uint256 capacityTotal = t.totalCapacity;
-        uint256 weightTotal = t.totalWeight;
-        bool unwritten; // totals changed since last written
-        for (uint256 i; i < outcomes.length; ++i) {
-            (Rejection reason, address sink, uint256 word, uint256 next, uint256 weight) =
-                _attestationStep(states, records, i);
-            if (reason != Rejection.None) {
-                outcomes[i] = bytes1(uint8(reason));
-                continue;
-            }
-            capacityTotal = capacityTotal - uint40(word >> 64) + uint40(next >> 64);
-            weightTotal = weightTotal - CapacityMath.queueWeight(uint40(word >> 64), uint40(word >> 144), queuePremiumBps)
-                + weight;
-            if (CapacityMath.outsideDeadband(uint40(word >> 184), weight, rebalanceThresholdBps)) {
-                _setTotals(t, capacityTotal, weightTotal);
-                _push(taskTypeId, sink, _decode(next), weight); // stores the slot
-                (capacityTotal, weightTotal, unwritten) = (t.totalCapacity, t.totalWeight, false);
-            } else {
-                SinkState storage slot = states[sink];
-                assembly ("memory-safe") {
-                    sstore(slot.slot, next)
-                }
-                unwritten = true;
-            }
+        uint256 statesSlot;
+        assembly ("memory-safe") {
+            statesSlot := states.slot
         }
-        if (unwritten) _setTotals(t, capacityTotal, weightTotal);
+        for (uint256 i; i < n; ++i) {
+            uint256 record;
+            assembly ("memory-safe") {
+                record := add(records.offset, mul(i, ATTESTATION_RECORD_BYTES))
+            }
+            Rejection reason = _applyRecord(taskTypeId, t, statesSlot, record, totals);
+            if (reason == Rejection.None) ++applied;
+            else outcomes[i] = bytes1(uint8(reason));
+        }
+        if (totals.unwritten) _setTotals(t, totals.capacity, totals.weight);
     }
 
     // ---------------------------------------------------------------- hooks
@@ -587,40 +580,97 @@ contract CapacityRegistry is ICapacityRegistry {
         }
     }
 
-    /// @dev Record `i` of an `applyAttestations` batch judged against its registration's slot
-    /// `word` and, if it may be applied, `_step` on that word: one EWMA step toward the
-    /// declaration capped by the allowance, the backlog and nonce recorded, the rate-limit clock
-    /// restarted; index, allowance and pushed kept. `next` is the new word, `weight` its
-    /// queue-adjusted weight.
-    function _attestationStep(mapping(address => SinkState) storage states, bytes calldata records, uint256 i)
+    /// @dev A task type's totals while a batch of attestations is applied.
+    struct Totals {
+        uint256 capacity;
+        uint256 weight;
+        bool unwritten; // changed since last written to storage
+    }
+
+    /// @dev One record of an `applyAttestations` batch (calldata offset `record`): judged against
+    /// its registration's slot, then `_step` and `_apply` (force = false) on the slot's word: one
+    /// EWMA step toward the declaration capped by the allowance, the backlog and nonce recorded,
+    /// the rate-limit clock restarted (index, allowance and pushed kept), the totals moved, and a
+    /// unit push if the weight left the deadband. Written out on the word because this runs once
+    /// per relayed attestation; the arithmetic is CapacityMath's (ewma, queueWeight,
+    /// outsideDeadband), exactly.
+    function _applyRecord(bytes32 taskTypeId, TaskType storage t, uint256 statesSlot, uint256 record, Totals memory totals)
         internal
-        view
-        returns (Rejection reason, address sink, uint256 word, uint256 next, uint256 weight)
+        returns (Rejection reason)
     {
+        address sink;
+        uint256 slot;
+        uint256 word;
+        uint256 next; // the new word, without the smoothed capacity yet
         uint256 declared;
-        uint256 backlog;
-        uint256 nonce;
-        assembly ("memory-safe") {
-            let p := add(records.offset, mul(i, ATTESTATION_RECORD_BYTES))
-            let w := calldataload(p)
-            sink := shr(96, w)
-            declared := and(shr(32, w), 0xffffffffffffffff)
-            w := calldataload(add(p, 28))
-            backlog := shr(192, w)
-            nonce := and(shr(160, w), 0xffffffff)
+        {
+            uint256 backlog;
+            uint256 nonce;
+            assembly ("memory-safe") {
+                let w := calldataload(record)
+                sink := shr(96, w)
+                declared := and(shr(32, w), 0xffffffffffffffff)
+                w := calldataload(add(record, 28))
+                backlog := shr(192, w)
+                nonce := and(shr(160, w), 0xffffffff)
+                // _states[taskTypeId][sink]
+                mstore(0x00, sink)
+                mstore(0x20, statesSlot)
+                slot := keccak256(0x00, 0x40)
+                word := sload(slot)
+            }
+            reason = _judgeAttestation(word, declared, backlog, nonce);
+            if (reason != Rejection.None) return reason;
+            next = (word & _INDEX_ALLOWANCE_PUSHED) | uint256(uint32(block.timestamp)) << 32 | backlog << 144
+                | nonce << 224;
         }
-        SinkState storage slot = states[sink];
-        assembly ("memory-safe") {
-            word := sload(slot.slot)
+        uint256 smoothed = uint40(word >> 64);
+        {
+            uint256 capped = uint40(word >> 104); // the allowance
+            if (declared < capped) capped = declared;
+            // CapacityMath.ewma: with both values below 2^40 and alpha <= BPS (checked here, as
+            // the library's own subtraction would) nothing overflows; (weighted + BPS - 1) / BPS
+            // is its ceilDiv.
+            uint256 keep = CapacityMath.BPS - ewmaAlphaBps;
+            unchecked {
+                if (capped != smoothed) {
+                    uint256 weighted = ewmaAlphaBps * capped + keep * smoothed;
+                    capped = capped > smoothed
+                        ? (weighted + CapacityMath.BPS - 1) / CapacityMath.BPS
+                        : weighted / CapacityMath.BPS;
+                }
+            }
+            totals.capacity = totals.capacity - smoothed + capped;
+            totals.weight -= _weightOf(smoothed, uint40(word >> 144));
+            next |= capped << 64;
         }
-        reason = _judgeAttestation(word, declared, backlog, nonce);
-        if (reason != Rejection.None) return (reason, sink, word, word, 0);
-        uint256 allowance = uint40(word >> 104);
-        uint256 smoothed =
-            CapacityMath.ewma(uint40(word >> 64), declared < allowance ? declared : allowance, ewmaAlphaBps);
-        weight = CapacityMath.queueWeight(smoothed, backlog, queuePremiumBps);
-        next = (word & _INDEX_ALLOWANCE_PUSHED) | uint256(uint32(block.timestamp)) << 32 | smoothed << 64
-            | backlog << 144 | nonce << 224;
+        uint256 weight = _weightOf(uint40(next >> 64), uint40(next >> 144));
+        totals.weight += weight;
+        if (_outsideDeadband(uint40(word >> 184), weight)) {
+            _setTotals(t, totals.capacity, totals.weight); // the pool reads them
+            _push(taskTypeId, sink, _decode(next), weight); // stores the slot
+            // the push called into a token someone chose, which may have called back here
+            (totals.capacity, totals.weight, totals.unwritten) = (t.totalCapacity, t.totalWeight, false);
+        } else {
+            assembly ("memory-safe") {
+                sstore(slot, next)
+            }
+            totals.unwritten = true;
+        }
+    }
+
+    /// @dev CapacityMath.queueWeight, without the call when there is no backlog.
+    function _weightOf(uint256 capacity, uint256 backlog) internal view returns (uint256) {
+        return backlog == 0 ? capacity : CapacityMath.queueWeight(capacity, backlog, queuePremiumBps);
+    }
+
+    /// @dev CapacityMath.outsideDeadband with this registry's threshold, written out (checked
+    /// arithmetic, so it reverts exactly where the library would).
+    function _outsideDeadband(uint256 current, uint256 target) internal view returns (bool) {
+        if (current == target) return false;
+        if (current == 0 || target == 0) return true;
+        uint256 diff = current > target ? current - target : target - current;
+        return diff * CapacityMath.BPS > rebalanceThresholdBps * current;
     }
 
     /// @dev Why an attestation cannot be applied to the registration stored as `word`, checked

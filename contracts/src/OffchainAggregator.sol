@@ -126,7 +126,9 @@ contract OffchainAggregator is EIP712 {
         assembly ("memory-safe") {
             mstore(records, mul(verified, _RECORD_BYTES))
         }
-        bytes memory outcomes = registry.applyAttestations(taskTypeId, records);
+        (uint256 applied, bytes memory outcomes) = registry.applyAttestations(taskTypeId, records);
+        // Every item landed: nothing to report.
+        if (applied == count) return count;
         return _reportRejected(taskTypeId, items, reasons, outcomes, count);
     }
 

@@ -50,8 +50,11 @@ interface ICapacityRegistry is ICapacitySignal {
     /// @notice Called by the OffchainAggregator with the attestations of one task type whose
     /// signatures it verified: `records` packs one 40-byte record per attestation, big-endian,
     /// `sink (20) | capacity (8) | backlog (8) | nonce (4)`. Never reverts for anything about an
-    /// item; `outcomes` holds one byte per record, its Rejection (None: applied).
-    function applyAttestations(bytes32 taskTypeId, bytes calldata records) external returns (bytes memory outcomes);
+    /// item; `outcomes` holds one byte per record, its Rejection (None: applied), and `applied`
+    /// counts the applied ones.
+    function applyAttestations(bytes32 taskTypeId, bytes calldata records)
+        external
+        returns (uint256 applied, bytes memory outcomes);
 
     /// @notice Called by the BackpressurePool's rebalance: up to `count` sinks from `start` and their
     /// current weights, all recorded as pushed to the pool, and how many sinks there are.

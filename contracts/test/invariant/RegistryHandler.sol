@@ -103,7 +103,7 @@ contract RegistryHandler is Handler {
         }
         vm.prank(address(aggregator));
         try registry.applyAttestations(id, abi.encodePacked(sink, uint64(capacity), uint64(backlog), uint32(nonce)))
-        returns (bytes memory outcomes) {
+        returns (uint256, bytes memory outcomes) {
             ICapacityRegistry.Rejection got = ICapacityRegistry.Rejection(uint8(outcomes[0]));
             if (got != expected) _violation("attestation: wrong outcome");
             CapacityRegistry.SinkState memory t = registry.sinkState(id, sink);

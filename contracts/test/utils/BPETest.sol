@@ -478,9 +478,10 @@ abstract contract BPETest is Test {
         internal
         returns (ICapacityRegistry.Rejection)
     {
-        bytes memory outcomes =
+        (uint256 applied, bytes memory outcomes) =
             registry.applyAttestations(id, abi.encodePacked(sink, uint64(capacity), uint64(backlog), nonce));
         assertEq(outcomes.length, 1, "one outcome per record");
+        assertEq(applied, outcomes[0] == 0 ? 1 : 0, "applied counts the records without a rejection");
         return ICapacityRegistry.Rejection(uint8(outcomes[0]));
     }
 
