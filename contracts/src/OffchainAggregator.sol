@@ -164,15 +164,22 @@ contract OffchainAggregator is EIP712 {
         view
         returns (ICapacityRegistry.Rejection)
     {
-        uint256 signedAt;
-        assembly ("memory-safe") {
-            signedAt := shr(192, calldataload(add(item, 40)))
-        }
-        if (signedAt + maxAge < block.timestamp) return ICapacityRegistry.Rejection.Stale;
-        if (signedAt > block.timestamp + maxSkew) return ICapacityRegistry.Rejection.FromTheFuture;
+        uint256 age = maxAge;
+        uint256 skew = maxSkew;
         bytes32 typehash = ATTESTATION_TYPEHASH;
+        bool stale;
+        bool future;
+        assembly ("memory-safe") {
+            let signedAt := shr(192, calldataload(add(item, 40)))
+            // signedAt + maxAge < now and signedAt > now + maxSkew, written so nothing overflows
+            stale := and(gt(timestamp(), signedAt), gt(sub(timestamp(), signedAt), age))
+            future := and(gt(signedAt, timestamp()), gt(sub(signedAt, timestamp()), skew))
+        }
+        if (stale) return ICapacityRegistry.Rejection.Stale;
+        if (future) return ICapacityRegistry.Rejection.FromTheFuture;
         bool valid;
         assembly ("memory-safe") {
+            let signedAt := shr(192, calldataload(add(item, 40)))
             let w := calldataload(item)
             let sink := shr(96, w)
             let s := and(calldataload(add(item, 80)), 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
