@@ -347,6 +347,75 @@ contract OffchainAggregatorTest is BPETest {
         assertEq(_units(id, b), registry.weightOf(id, b) * UNIT_SCALE);
     }
 
+    /// @notice The packed layout, byte by byte: a group header (task type, 2-byte count) and
+    /// 112-byte items at the signed types' full widths.
+    function test_batch_packedLayout() public {
+        assertEq(aggregator.GROUP_HEADER_BYTES(), 34);
+        assertEq(aggregator.ITEM_BYTES(), 112);
+        Attestation memory x = _item(aKey, a, 12, 3, 7);
+        bytes memory batch = abi.encodePacked(
+            id, uint16(1), a, uint64(12), uint64(3), uint32(7), uint64(block.timestamp), x.r, x.vs
+        );
+        assertEq(batch.length, 34 + 112);
+        assertEq(keccak256(batch), keccak256(_pack(_one(x))), "the fixture packs the same bytes");
+        vm.prank(relayer);
+        assertEq(aggregator.submitAttestations(batch), 1);
+        (uint256 capacity, uint256 backlog) = registry.signalOf(id, a);
+        assertEq(capacity, 4, "ceil(0.3 * 12)");
+        assertEq(backlog, 3);
+        assertEq(registry.sinkState(id, a).nonce, 7);
+    }
+
+    /// @notice A batch that does not split into whole groups is the relayer's encoding error: it
+    /// reverts as a whole (no item can be told apart), and nothing is applied.
+    function test_batch_malformedReverts() public {
+        bytes memory one = _pack(_one(_item(aKey, a, 10, 0, 1)));
+        bytes memory shortHeader = new bytes(33);
+        vm.expectRevert(abi.encodeWithSelector(OffchainAggregator.MalformedBatch.selector, 0));
+        aggregator.submitAttestations(shortHeader);
+        // a count of 2 with one item
+        bytes memory overCounted = bytes.concat(id, bytes2(uint16(2)), _slice(one, 34, one.length));
+        vm.expectRevert(abi.encodeWithSelector(OffchainAggregator.MalformedBatch.selector, 0));
+        aggregator.submitAttestations(overCounted);
+        // a whole first group, then a truncated one
+        bytes memory truncated = bytes.concat(one, _slice(_pack(_one(_item(bKey, b, 10, 0, 1))), 0, 34 + 111));
+        vm.expectRevert(abi.encodeWithSelector(OffchainAggregator.MalformedBatch.selector, one.length));
+        aggregator.submitAttestations(truncated);
+        // a trailing partial header
+        vm.expectRevert(abi.encodeWithSelector(OffchainAggregator.MalformedBatch.selector, one.length));
+        aggregator.submitAttestations(bytes.concat(one, bytes1(0x01)));
+        assertEq(registry.sinkState(id, a).nonce, 0, "nothing applied");
+        // an empty group is harmless
+        vm.prank(relayer);
+        assertEq(aggregator.submitAttestations(bytes.concat(keccak256("any"), bytes2(0), one)), 1);
+    }
+
+    /// @notice Items of several task types interleaved: one group per run, every item judged in
+    /// its own task type, rejections reported in the order given.
+    function test_batch_groupsOfSeveralTaskTypes() public {
+        bytes32 other = _taskType("other", 0);
+        (address c, uint256 cKey) = _keyedSink("c", other, 400e18);
+        Attestation[] memory items = new Attestation[](4);
+        items[0] = _item(aKey, a, 10, 0, 1);
+        items[1] = _attestation(cKey, other, c, 10, 0, 1, block.timestamp);
+        items[2] = _attestation(bKey, other, b, 10, 0, 1, block.timestamp); // b is not registered there
+        items[3] = _item(bKey, b, 30, 0, 1);
+        assertEq(_pack(items).length, 3 * 34 + 4 * 112, "three groups");
+        vm.expectEmit(true, true, true, true, address(aggregator));
+        emit OffchainAggregator.AttestationRejected(other, b, 1, ICapacityRegistry.Rejection.NotRegistered);
+        vm.expectEmit(true, true, true, true, address(aggregator));
+        emit OffchainAggregator.AttestationsSubmitted(relayer, 3, 1);
+        assertEq(_relay(items), 3);
+        assertEq(registry.getSmoothedCapacity(id, a), 3);
+        assertEq(registry.getSmoothedCapacity(other, c), 3);
+        assertEq(registry.getSmoothedCapacity(id, b), 9);
+    }
+
+    function _slice(bytes memory data, uint256 start, uint256 end) internal pure returns (bytes memory out) {
+        out = new bytes(end - start);
+        for (uint256 i; i < out.length; ++i) out[i] = data[start + i];
+    }
+
     /// @notice Nonces out of order: the higher one wins, the lower one is dead for good; two
     /// in-order items in one block: the second waits out the rate limit and then lands.
     function test_batch_reorderedNonces() public {
