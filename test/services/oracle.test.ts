@@ -54,7 +54,8 @@ describe('CapacityOracle on anvil', () => {
   it('computes the digest the aggregator computes, and accepts what the SDK signs', async () => {
     const a = world.sign(sinks[0], { capacity: 7n, backlog: 1n, nonce: 99, timestamp: 1_700_000_000n });
     const onChain = await world.stack.clients.publicClient.readContract({
-      address: world.stack.bpe.offchainAggregator, abi: OffchainAggregator.abi, functionName: 'attestationDigest', args: [a],
+      address: world.stack.bpe.offchainAggregator, abi: OffchainAggregator.abi, functionName: 'attestationDigest',
+      args: [a.taskTypeId, a.sink, a.capacity, a.backlog, a.nonce, a.timestamp],
     });
     const { attestationDigest } = await import('../../src/services/oracle/signature.ts');
     const ours = attestationDigest(world.domainSeparator, { ...a, sink: a.sink.toLowerCase() });

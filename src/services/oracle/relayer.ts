@@ -25,7 +25,7 @@ import {
 } from 'viem';
 import type { BpeContext } from '../../chain/bpe/actions.ts';
 import { OffchainAggregator } from '../../chain/bpe/artifacts.generated.ts';
-import type { SignedAttestation } from '../../chain/bpe/verification.ts';
+import { packAttestations, type SignedAttestation } from '../../chain/bpe/verification.ts';
 import { Backoff, sleep } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
 import { keyOf } from './attestation.ts';
@@ -206,7 +206,7 @@ export class Relayer {
     const items: SignedAttestation[] = rows.map((r) => ({
       taskTypeId: r.taskTypeId, sink: r.sink, capacity: r.capacity, backlog: r.backlog, nonce: r.nonce, timestamp: r.timestamp, r: r.r, vs: r.vs,
     }));
-    const data = encodeFunctionData({ abi: OffchainAggregator.abi, functionName: 'submitAttestations', args: [items] });
+    const data = encodeFunctionData({ abi: OffchainAggregator.abi, functionName: 'submitAttestations', args: [packAttestations(items)] });
     const to = ctx.bpe.offchainAggregator;
     let estimate: bigint;
     try {
