@@ -46,6 +46,19 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     using SafeCast for uint256;
 
     event CompletionRecorded(bytes32 indexed taskTypeId, address indexed sink, bytes32 indexed taskId, address source);
+    /// @notice An item of a `recordCompletions` batch that did not count: `index` is its place in
+    /// the batch, `reason` the first 4 bytes of what `recordCompletion` reverted with for it: the
+    /// selector of its error (`RecordOutOfGas` if it used more than 63/64 of its `RECORD_GAS`, 0
+    /// if it reverted without data).
+    event CompletionSkipped(
+        bytes32 indexed taskTypeId,
+        address indexed sink,
+        bytes32 indexed taskId,
+        address source,
+        uint256 index,
+        bytes4 reason
+    );
+    event CompletionsRecorded(address indexed submitter, uint256 counted, uint256 skipped);
     event EpochEvaluated(
         bytes32 indexed taskTypeId,
         address indexed sink,
@@ -67,6 +80,10 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     error UnpaidReceipt(address source, uint256 credit, uint256 fee);
     error EpochNotOver(uint256 epoch);
     error InvalidParameters();
+    /// @notice The transaction's gas could not give the next batch item its full `RECORD_GAS`.
+    error InsufficientGas(uint256 left, uint256 required);
+    /// @notice The reason of a batch item that used up its whole `RECORD_GAS` (never reverted with).
+    error RecordOutOfGas(uint256 gasLimit);
 
     bytes32 public constant TASK_REQUEST_TYPEHASH =
         keccak256("TaskRequest(bytes32 taskId,bytes32 taskTypeId,address sink,address source,uint64 deadline)");
@@ -78,6 +95,10 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     /// @notice Shortfall within 6 % of expected is noise, not charged (shortfall rule): with 5 %
     /// capacity noise an honest sink then loses under 1 % of its revenue (simulator, E8).
     uint256 public constant SHORTFALL_TOLERANCE_BPS = 600;
+    /// @notice Gas each item of a `recordCompletions` batch runs with (an honest receipt from an
+    /// EOA costs ~115k cold, ~55k warm): what a hostile item (an ERC-1271 source or a token that
+    /// burns gas) can cost the batch, and the most an ERC-1271 signer may spend in a batch.
+    uint256 public constant RECORD_GAS = 300_000;
 
     /// @notice How a window is judged, fixed at deployment.
     enum Rule {
@@ -93,6 +114,13 @@ contract CompletionTracker is EIP712, SuperfluidBound {
         address source;
         uint64 completedAt;
         uint64 deadline;
+    }
+
+    /// @notice One item of a `recordCompletions` batch: what `recordCompletion` takes.
+    struct SignedReceipt {
+        Receipt receipt;
+        bytes sinkSignature;
+        bytes sourceSignature;
     }
 
     /// @dev One slot per (task type, sink).
@@ -188,6 +216,51 @@ contract CompletionTracker is EIP712, SuperfluidBound {
         _counted[r.taskTypeId][key] = true;
         w.completions += 1;
         emit CompletionRecorded(r.taskTypeId, r.sink, r.taskId, r.source);
+    }
+
+    /// @notice Counts every receipt of the batch that `recordCompletion` would count, in order, and
+    /// returns how many. An item it would refuse (bad signature, already counted, unpaid, before the
+    /// window, past the deadline, sink not registered, ...) is skipped with `CompletionSkipped`
+    /// naming the error; the batch never reverts for an item.
+    /// @dev Each item is a call from the tracker to its own `recordCompletion` with exactly
+    /// `RECORD_GAS`: the same checks, signatures included, and a refused item's changes undone
+    /// with it. The call is what contains a hostile item: whatever the source's ERC-1271 code or
+    /// the task type's token does (revert, burn gas, return megabytes), the item costs at most
+    /// `RECORD_GAS` and only the first 4 bytes of its revert data are read. The full allowance is
+    /// required before each item (`InsufficientGas`), so a submitter's gas limit can never make an
+    /// honest item fail and be skipped: a batch either has the gas for every item or reverts, and a
+    /// gas estimate is the gas of the batch plus one allowance.
+    function recordCompletions(SignedReceipt[] calldata items) external returns (uint256 counted) {
+        uint256 required = RECORD_GAS + RECORD_GAS / 63 + 10_000;
+        for (uint256 i; i < items.length; ++i) {
+            if (gasleft() < required) revert InsufficientGas(gasleft(), required);
+            SignedReceipt calldata item = items[i];
+            (bool ok, bytes4 reason) = _tryRecord(item);
+            if (ok) {
+                ++counted;
+            } else {
+                Receipt calldata r = item.receipt;
+                emit CompletionSkipped(r.taskTypeId, r.sink, r.taskId, r.source, i, reason);
+            }
+        }
+        emit CompletionsRecorded(msg.sender, counted, items.length - counted);
+    }
+
+    /// @dev One batch item through `recordCompletion`: counted, or the selector it reverted with.
+    function _tryRecord(SignedReceipt calldata item) private returns (bool ok, bytes4 reason) {
+        bytes memory data = abi.encodeCall(this.recordCompletion, (item.receipt, item.sinkSignature, item.sourceSignature));
+        uint256 before = gasleft();
+        assembly ("memory-safe") {
+            ok := call(RECORD_GAS, address(), 0, add(data, 0x20), mload(data), 0, 0)
+            if and(iszero(ok), gt(returndatasize(), 3)) {
+                returndatacopy(0, 0, 4)
+                reason := and(mload(0), shl(224, 0xffffffff))
+            }
+            mstore(0x40, data) // the encoded call is not needed any more: memory stays flat
+        }
+        // A refused item hands most of its allowance back; one that ran out (itself, or in a call it
+        // made, which leaves it 1/64 to unwind with) used more than 63/64 of it.
+        if (!ok && before - gasleft() > RECORD_GAS - RECORD_GAS / 64) reason = RecordOutOfGas.selector;
     }
 
     /// @notice Books what `source` has paid since its last checkpoint. Anyone may call it; a
