@@ -300,6 +300,37 @@ describe('verification and pricing end to end: attestations, completion receipts
       assert.equal(await counted(freeloader.address, unpaid.taskId), false);
       assert.deepEqual(await windowOf(), w);
     });
+
+    it('recordCompletions: a batch counts the good receipts and names each skipped one with its reason', async () => {
+      const freeloader = privateKeyToAccount(keyOf('freeloader'));
+      const make = async (label: string, from: LocalAccount = source, signer: LocalAccount = source) => {
+        const r: CompletionReceipt = { ...receipt, taskId: keyOf(label), source: from.address };
+        const [s1, s2] = await Promise.all([verification.signCompletion(stack, sink, r), verification.signRequest(stack, signer, r)]);
+        return { receipt: r, sinkSignature: s1, sourceSignature: s2 };
+      };
+      const items = [
+        await make('batch 1'),
+        { receipt, sinkSignature, sourceSignature }, // counted earlier
+        await make('batch 2', freeloader, freeloader), // never paid
+        await make('batch 3', source, freeloader), // the request signed by someone else
+        await make('batch 4'),
+      ];
+      const fee = await verification.baseFee(stack, taskTypeId);
+      while ((await creditOf(source.address)) < 2n * fee) await bpe.advanceTime(stack.clients, 30); // the stream pays for two more
+      const before = (await windowOf()).completions;
+      const result = await verification.recordCompletions(stack, stranger, items);
+      assert.equal(result.receipt.status, 'success');
+      assert.equal(result.counted, 2);
+      assert.deepEqual(result.skipped.map((x) => [x.index, x.taskId, x.source, x.reason]), [
+        [1, receipt.taskId, source.address, 'AlreadyCounted'],
+        [2, keyOf('batch 2'), freeloader.address, 'UnpaidReceipt'],
+        [3, keyOf('batch 3'), source.address, 'InvalidSignature'],
+      ]);
+      assert.equal(await counted(source.address, keyOf('batch 1')), true);
+      assert.equal(await counted(source.address, keyOf('batch 4')), true);
+      assert.equal(await counted(source.address, keyOf('batch 3')), false);
+      assert.equal((await windowOf()).completions, before + 2n);
+    });
   });
 
   // ------------------------------------------------------------------------------------------- (c)

@@ -11,6 +11,7 @@ import {
   parseSignature,
   recoverTypedDataAddress,
   signatureToCompactSignature,
+  toFunctionSelector,
   type Account, type Address, type Hex, type LocalAccount, type TransactionReceipt } from 'viem';
 import { CapacityRegistry, CompletionTracker, OffchainAggregator, PricingCurve } from './artifacts.generated.ts';
 import { write, type BpeContext } from './actions.ts';
@@ -203,6 +204,68 @@ export async function recordCompletion(
     functionName: 'recordCompletion',
     args: [receipt, sinkSignature, sourceSignature],
   });
+}
+
+/** One receipt with both signatures: an item of `recordCompletions` (`CompletionTracker.SignedReceipt`). */
+export interface SignedCompletion {
+  receipt: CompletionReceipt;
+  sinkSignature: Hex;
+  sourceSignature: Hex;
+}
+
+/** A batch item the tracker skipped: its place in the batch, the receipt, and why. */
+export interface SkippedCompletion {
+  index: number;
+  taskId: Hex;
+  taskTypeId: Hex;
+  sink: Address;
+  source: Address;
+  /** The error `recordCompletion` refused it with, by name (`UnpaidReceipt`, `RecordOutOfGas`, ...);
+   * the 4-byte selector when the tracker's ABI does not know it (a token's or a signer's own error),
+   * `revert` when it reverted without data. */
+  reason: string;
+  selector: Hex;
+}
+
+export interface RecordCompletionsResult {
+  receipt: TransactionReceipt;
+  counted: number;
+  skipped: SkippedCompletion[];
+}
+
+const trackerErrors = new Map<string, string>(
+  CompletionTracker.abi.filter((x) => x.type === 'error').map((e) => [toFunctionSelector({ ...e, type: 'function', outputs: [], stateMutability: 'nonpayable' }), e.name]),
+);
+
+/** The name of the tracker's error with this selector (see `SkippedCompletion.reason`). */
+export function completionErrorName(selector: Hex): string {
+  if (/^0x0{8}$/.test(selector)) return 'revert';
+  return trackerErrors.get(selector.toLowerCase()) ?? selector;
+}
+
+/** Counted and skipped items of a mined `recordCompletions` transaction, from its events. */
+export function decodeRecordCompletions(ctx: BpeContext, receipt: TransactionReceipt): Omit<RecordCompletionsResult, 'receipt'> {
+  const logs = receipt.logs.filter((l) => isAddressEqual(l.address, ctx.bpe.completionTracker));
+  const [summary] = parseEventLogs({ abi: CompletionTracker.abi, eventName: 'CompletionsRecorded', logs });
+  const skipped = parseEventLogs({ abi: CompletionTracker.abi, eventName: 'CompletionSkipped', logs }).map((e) => ({
+    index: Number(e.args.index), taskId: e.args.taskId, taskTypeId: e.args.taskTypeId, sink: e.args.sink, source: e.args.source,
+    reason: completionErrorName(e.args.reason), selector: e.args.reason,
+  }));
+  return { counted: Number(summary?.args.counted ?? 0n), skipped };
+}
+
+/** Records many receipts in one transaction (anyone may): every item `recordCompletion` would count
+ * is counted; any other is skipped with its reason, never reverting the batch. Each item runs with
+ * `RECORD_GAS` (300k): keep a batch's estimate under the 16,777,216 gas a transaction may use. */
+export async function recordCompletions(ctx: BpeContext, submitter: Account, items: SignedCompletion[]): Promise<RecordCompletionsResult> {
+  const receipt = await write(ctx, `recording ${items.length} completions`, {
+    account: submitter,
+    address: ctx.bpe.completionTracker,
+    abi: CompletionTracker.abi,
+    functionName: 'recordCompletions',
+    args: [items],
+  });
+  return { receipt, ...decodeRecordCompletions(ctx, receipt) };
 }
 
 /** Closes the sink's evaluation window (anyone may); the only path to a slash. */
