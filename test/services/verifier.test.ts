@@ -133,23 +133,40 @@ describe('verifier', () => {
     assert.equal(v.store.exists(w.source.address, taskId('g')), false);
   });
 
-  it('a receipt the chain refuses for good is rejected with the reason and does not hold up the next one', async () => {
+  it('a batch with a receipt the chain refuses for good: the others count in the same transaction, the bad one is rejected with the reason', async () => {
     const unregistered = await keyAccount(w.stack, 'never registered');
-    const refused = await signed('h', { sink: unregistered });
-    const fine = await signed('i');
-    const res = await post({ receipts: [refused, fine] });
-    assert.deepEqual(res.json.results.map((r: { status: string }) => r.status), ['accepted', 'accepted']);
-    await waitFor('both settled', () => {
-      const a = v.store.get(w.source.address, taskId('h'));
-      const b = v.store.get(w.source.address, taskId('i'));
-      return a?.status === 'rejected' && b?.status === 'counted';
-    });
+    const labels = ['g1', 'g2', 'h', 'g3', 'i'];
+    const items = await Promise.all(labels.map((l) => (l === 'h' ? signed(l, { sink: unregistered }) : signed(l))));
+    const nonce = await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address });
+    const res = await post({ receipts: items });
+    assert.deepEqual(res.json.results.map((r: { status: string }) => r.status), labels.map(() => 'accepted'));
+    await waitFor('all settled', () => labels.every((l) => ['rejected', 'counted'].includes(v.store.get(w.source.address, taskId(l))?.status ?? '')));
     const row = v.store.get(w.source.address, taskId('h'))!;
-    assert.match(row.reason!, /^NotRegistered\(/);
+    assert.equal(row.status, 'rejected');
+    assert.match(row.reason!, /^NotRegistered\(/, 'the error with its arguments');
     assert.equal(row.attempts, 1, 'a permanent refusal is not retried');
-    assert.equal(await isCounted(w.source.address, taskId('i')), true);
+    const good = labels.filter((l) => l !== 'h').map((l) => v.store.get(w.source.address, taskId(l))!);
+    assert.deepEqual(good.map((r) => r.status), ['counted', 'counted', 'counted', 'counted']);
+    assert.equal(new Set(good.map((r) => r.txHash)).size, 1, 'one transaction for the batch');
+    assert.equal(row.txHash, good[0]!.txHash, 'the bad one was in it too');
+    assert.equal(await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address }), nonce + 1);
+    for (const l of labels) assert.equal(await isCounted(w.source.address, taskId(l)), l !== 'h');
     const n = (await fetch(`${v.url}/metrics`)).text();
     assert.match(await n, /bpe_verifier_submissions_total\{outcome="rejected",service="verifier"\} 1/);
+  });
+
+  it('batches are at most submitBatch receipts', async () => {
+    await v.stop();
+    v = await startVerifier({ ctx: serviceContext(w.stack, submitter), db: join(dir, 'small-batches.sqlite'), startBlock, pollMs: 20, submitBatch: 2, retryBaseMs: 50, maxAttempts: 3, log: logs.log });
+    const labels = ['s1', 's2', 's3', 's4', 's5'];
+    const nonce = await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address });
+    await post({ receipts: await Promise.all(labels.map((l) => signed(l))) });
+    await waitFor('5 counted', () => v.store.counts().counted === 5);
+    const rows = labels.map((l) => v.store.get(w.source.address, taskId(l))!);
+    assert.deepEqual(rows.map((r) => r.txHash).map((h) => rows.findIndex((r) => r.txHash === h)), [0, 0, 2, 2, 4], 'two, two, one');
+    assert.equal(await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address }), nonce + 3);
+    await v.stop();
+    v = await start(join(dir, 'main.sqlite'));
   });
 
   it('a receipt refused for now (its source never paid: UnpaidReceipt) is retried with a wait, then rejected after maxAttempts', async () => {
@@ -196,33 +213,43 @@ describe('verifier', () => {
     assert.equal(v.store.exists(w.source.address, taskId('fuzz')), false);
   });
 
-  it('restart with receipts pending and in flight: each is counted on chain exactly once', async () => {
+  it('restart mid-batch (one batch mined, one marked but never sent, one receipt pending): each is counted on chain exactly once', async () => {
     await v.stop();
     const db = join(dir, 'restart.sqlite');
     const first = await start(db, false); // accepts and stores, sends nothing
     v = first;
-    const labels = ['r1', 'r2', 'r3', 'r4'];
-    const items = await Promise.all(labels.map((l) => signed(l)));
+    const unregistered = await keyAccount(w.stack, 'never registered either');
+    const labels = ['r1', 'r2', 'rbad', 'r3', 'r4', 'r5'];
+    const items = await Promise.all(labels.map((l) => (l === 'rbad' ? signed(l, { sink: unregistered }) : signed(l))));
     const res = await post({ receipts: items });
-    assert.deepEqual(res.json.results.map((r: { status: string }) => r.status), ['accepted', 'accepted', 'accepted', 'accepted']);
+    assert.deepEqual(res.json.results.map((r: { status: string }) => r.status), labels.map(() => 'accepted'));
     await first.stop();
-    // A crash mid-submission: r1's transaction landed before the crash, r2's was never sent; both rows say 'submitting'.
-    const r1 = items[0];
-    await verification.recordCompletion(w.stack, stranger, { ...r1.receipt, completedAt: BigInt(r1.receipt.completedAt), deadline: BigInt(r1.receipt.deadline) } as never, r1.sinkSignature, r1.sourceSignature);
+    // The crashed run had marked [r1, r2, rbad] submitting and its transaction was mined (rbad
+    // skipped in it); it had also marked [r3, r4] with the hash of a transaction it never broadcast.
+    const asChain = (x: (typeof items)[number]) => ({ ...x, receipt: { ...x.receipt, completedAt: BigInt(x.receipt.completedAt), deadline: BigInt(x.receipt.deadline) } });
+    const crashed = await verification.recordCompletions(w.stack, submitter, items.slice(0, 3).map(asChain) as never);
+    assert.equal(crashed.counted, 2);
     const raw = new Database(db);
-    raw.prepare(`UPDATE receipts SET status = 'submitting' WHERE task_id IN (?, ?)`).run(taskId('r1'), taskId('r2'));
+    const mark = raw.prepare(`UPDATE receipts SET status = 'submitting', tx_hash = ? WHERE task_id = ?`);
+    for (const l of ['r1', 'r2', 'rbad']) mark.run(crashed.receipt.transactionHash, taskId(l));
+    for (const l of ['r3', 'r4']) mark.run(keccak256(toHex('never broadcast')), taskId(l));
     raw.close();
 
     const from = (await headBlock(w.stack)) + 1n;
     const nonce = await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address });
     v = await start(db, true);
-    await waitFor('4 counted', () => v.store.counts().counted === 4);
+    await waitFor('5 counted, 1 rejected', () => v.store.counts().counted === 5 && v.store.counts().rejected === 1);
     const recorded = await eventsSince(w.stack, w.stack.bpe.completionTracker, CompletionTracker.abi, 'CompletionRecorded', from);
-    assert.deepEqual(recorded.map((e) => e.args.taskId).sort(), ['r2', 'r3', 'r4'].map(taskId).sort(), 'r1 was already on chain: not sent again');
-    assert.equal(await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address }), nonce + 3);
-    for (const l of labels) assert.equal(await isCounted(w.source.address, taskId(l)), true);
-    assert.equal(v.store.get(w.source.address, taskId('r1'))!.reason, 'found counted on chain after a restart');
-    assert.ok(logs.lines.some((l) => l.msg === 'reconciled receipts left in flight by an earlier run' && l.rows === 2));
+    assert.deepEqual(recorded.map((e) => e.args.taskId).sort(), ['r3', 'r4', 'r5'].map(taskId).sort(), 'r1, r2 were already on chain: not sent again');
+    assert.equal(await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address }), nonce + 1, 'the rest in one batch');
+    const all = await eventsSince(w.stack, w.stack.bpe.completionTracker, CompletionTracker.abi, 'CompletionRecorded', startBlock);
+    for (const l of labels) {
+      assert.equal(all.filter((e) => e.args.taskId === taskId(l)).length, l === 'rbad' ? 0 : 1, `${l} counted exactly once`);
+      assert.equal(await isCounted(w.source.address, taskId(l)), l !== 'rbad');
+    }
+    for (const l of ['r1', 'r2']) assert.equal(v.store.get(w.source.address, taskId(l))!.reason, 'found counted on chain after a restart');
+    assert.match(v.store.get(w.source.address, taskId('rbad'))!.reason!, /^NotRegistered\(/);
+    assert.ok(logs.lines.some((l) => l.msg === 'reconciled receipts left in flight by an earlier run' && l.rows === 5));
   });
 
   it('a sink that declared capacity and completed nothing is slashed once its window is judged, and /v1/slashes reports it', async () => {

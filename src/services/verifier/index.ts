@@ -40,6 +40,8 @@ export interface VerifierDeps {
   startBlock?: bigint;
   pollMs?: number;
   maxBatch?: number;
+  /** Most receipts per recordCompletions transaction (default 50). */
+  submitBatch?: number;
   maxAttempts?: number;
   retryBaseMs?: number;
   maxLogRange?: number;
@@ -88,7 +90,7 @@ export async function startVerifier(input: VerifierConfig | VerifierDeps): Promi
     const c = input;
     const conn = await connect(c);
     deps = {
-      ctx: conn, db: c.db, startBlock: conn.deployment.startBlock, pollMs: c.pollMs, maxBatch: c.maxBatch, maxAttempts: c.maxAttempts,
+      ctx: conn, db: c.db, startBlock: conn.deployment.startBlock, pollMs: c.pollMs, maxBatch: c.maxBatch, submitBatch: c.submitBatch, maxAttempts: c.maxAttempts,
       retryBaseMs: c.retryBaseMs, maxLogRange: c.maxLogRange, http: { host: c.host, port: c.port },
     };
   }
@@ -107,6 +109,7 @@ export async function startVerifier(input: VerifierConfig | VerifierDeps): Promi
     ctx, account, store, metrics, log, events,
     maxAttempts: deps.maxAttempts ?? verifierSchema.maxAttempts.default!,
     retryBaseMs: deps.retryBaseMs ?? verifierSchema.retryBaseMs.default!,
+    batchSize: deps.submitBatch ?? verifierSchema.submitBatch.default!,
   });
   const watcher = new SlashWatcher(ctx, store, metrics, log, events, deps.startBlock ?? 0n, BigInt(deps.maxLogRange ?? verifierSchema.maxLogRange.default!));
 

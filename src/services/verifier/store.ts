@@ -161,6 +161,26 @@ export class ReceiptStore {
       .run(status, fields.reason ?? null, fields.txHash ?? null, fields.attempts ?? null, fields.nextAttemptAt ?? null, Date.now(), id);
   }
 
+  /** Marks the rows of one batch `submitting` with the hash of the transaction about to carry
+   * them, in one SQLite transaction (before the transaction is broadcast). */
+  markSubmitting(ids: number[], txHash: string): void {
+    const stmt = this.db.prepare(`UPDATE receipts SET status = 'submitting', tx_hash = ?, updated_at = ? WHERE id = ?`);
+    const now = Date.now();
+    this.db.transaction(() => { for (const id of ids) stmt.run(txHash, now, id); })();
+  }
+
+  /** Rows whose transaction was never broadcast: pending again, no transaction. */
+  unsend(ids: number[]): void {
+    const stmt = this.db.prepare(`UPDATE receipts SET status = 'pending', tx_hash = NULL, updated_at = ? WHERE id = ? AND status = 'submitting'`);
+    const now = Date.now();
+    this.db.transaction(() => { for (const id of ids) stmt.run(now, id); })();
+  }
+
+  /** Applies many status changes in one SQLite transaction. */
+  setStatuses(changes: { id: number; status: ReceiptStatus; fields?: Parameters<ReceiptStore['setStatus']>[2] }[]): void {
+    this.db.transaction(() => { for (const c of changes) this.setStatus(c.id, c.status, c.fields); })();
+  }
+
   /** Records a slash once (by transaction and log index); returns whether it was new. */
   addSlash(s: SlashRecord): boolean {
     return this.db.prepare(`INSERT INTO slashes (tx_hash, log_index, block_number, task_type_id, sink, amount, from_epoch, epochs, expected, completions)
