@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(gas, null, 2)}\n`);
 }
 
-/** Gas per attestation of a relayed batch, calldata and signature checks included (base fee excluded). */
+/** Gas per item of a batch (attestations, receipts), calldata and signature checks included (base fee excluded). */
 async function perAttestation(stack: LocalStack, receipt: TransactionReceipt, n: number): Promise<number> {
   return Math.round(Number(receipt.gasUsed - 21_000n) / n);
 }
@@ -196,10 +196,26 @@ async function verificationGas(
   );
   await verification.advancePriceEpoch(stack, stack.deployer, t.taskTypeId); // starts the price clock
   await record(0); // opens the sink's window
-  await measure('recordCompletion', record(1));
+  const one = await record(1);
+  gas.recordCompletion = await executionGas(stack, one);
+  progress(`recordCompletion: ${gas.recordCompletion} (transaction ${one.gasUsed})`);
   await bpe.advanceToEpochOffset(stack, stack.bpe.params.receiptGrace);
   await measure('advanceEpoch', verification.advanceSinkEpoch(stack, stack.deployer, t.taskTypeId, sink.address));
   await measure('advanceEpoch_pricing', verification.advancePriceEpoch(stack, stack.deployer, t.taskTypeId));
+
+  // 50 receipts in one recordCompletions transaction (the verifier's batch): gas per receipt,
+  // calldata and both signature checks included, base fee excluded (as submitAttestations_50).
+  await bpe.advanceTime(stack.clients, 60); // the stream pays for them
+  const at = (await stack.clients.publicClient.getBlock()).timestamp;
+  const batchItems = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+    const r = { ...receipt(1000 + i), completedAt: at, deadline: at + 3600n };
+    const [sinkSignature, sourceSignature] = await Promise.all([verification.signCompletion(stack, sink, r), verification.signRequest(stack, source, r)]);
+    return { receipt: r, sinkSignature, sourceSignature };
+  }));
+  const recorded = await verification.recordCompletions(stack, stack.deployer, batchItems);
+  if (recorded.counted !== 50) throw new Error(`only ${recorded.counted} of 50 receipts counted: ${recorded.skipped.map((x) => x.reason).join(', ')}`);
+  gas.recordCompletions_50 = await perAttestation(stack, recorded.receipt, 50);
+  progress(`recordCompletions_50: ${gas.recordCompletions_50} (transaction ${recorded.receipt.gasUsed})`);
 
   const quote = await stack.clients.publicClient.estimateGas({
     account: stack.deployer.address,
