@@ -1,7 +1,8 @@
-// The verification service on a real anvil: dual-signed receipts counted on chain, bad
-// signatures, duplicates and malformed bodies refused with reasons and never stored, a receipt the
-// chain refuses for good marked rejected without holding up the others, a restart with receipts in
-// flight (each counted exactly once), slashes reported, and fuzzed bodies never answered 5xx.
+// The verification service on a real anvil: dual-signed receipts counted on chain in batches
+// (recordCompletions), bad signatures, duplicates and malformed bodies refused with reasons and
+// never stored, a receipt the chain refuses for good marked rejected while the rest of its batch
+// counts, batches of at most submitBatch, halved while over the gas cap, a restart mid-batch (each
+// receipt counted exactly once), slashes reported, and fuzzed bodies never answered 5xx.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,6 +159,7 @@ describe('verifier', () => {
   it('batches are at most submitBatch receipts', async () => {
     await v.stop();
     v = await startVerifier({ ctx: serviceContext(w.stack, submitter), db: join(dir, 'small-batches.sqlite'), startBlock, pollMs: 20, submitBatch: 2, retryBaseMs: 50, maxAttempts: 3, log: logs.log });
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 5n * 10n ** 15n); // credit for 5 base fees
     const labels = ['s1', 's2', 's3', 's4', 's5'];
     const nonce = await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address });
     await post({ receipts: await Promise.all(labels.map((l) => signed(l))) });
@@ -165,6 +167,27 @@ describe('verifier', () => {
     const rows = labels.map((l) => v.store.get(w.source.address, taskId(l))!);
     assert.deepEqual(rows.map((r) => r.txHash).map((h) => rows.findIndex((r) => r.txHash === h)), [0, 0, 2, 2, 4], 'two, two, one');
     assert.equal(await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address }), nonce + 3);
+    await v.stop();
+    v = await start(join(dir, 'main.sqlite'));
+  });
+
+  it('a batch whose gas estimate passes the per-transaction cap is halved until it fits', async () => {
+    await v.stop();
+    // A cap of 1.2 M gas stands in for 16,777,216: 12 receipts (~0.3 M for the first allowance plus
+    // ~60-100 k each, +30 % headroom) do not fit in one transaction, 6 or fewer do.
+    v = await startVerifier({ ctx: serviceContext(w.stack, submitter), db: join(dir, 'halving.sqlite'), startBlock, pollMs: 20, maxTxGas: 1_200_000n, retryBaseMs: 50, maxAttempts: 3, log: logs.log });
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 12n * 10n ** 15n); // credit for 12 base fees
+    const labels = Array.from({ length: 12 }, (_, i) => `halve ${i}`);
+    await post({ receipts: await Promise.all(labels.map((l) => signed(l))) });
+    await waitFor('12 counted', () => v.store.counts().counted === 12);
+    const hashes = labels.map((l) => v.store.get(w.source.address, taskId(l))!.txHash!);
+    const perTx = [...new Set(hashes)].map((h) => hashes.filter((x) => x === h).length);
+    assert.ok(perTx.length >= 2 && perTx.every((n) => n <= 6), `batches of ${perTx.join(', ')}`);
+    for (const h of new Set(hashes)) {
+      const r = await w.stack.clients.publicClient.getTransactionReceipt({ hash: h as Hex });
+      assert.ok(r.gasUsed < 1_200_000n);
+    }
+    assert.ok(logs.lines.some((l) => l.msg === 'receipt batch too heavy for one transaction: halving it' && l.items === 12));
     await v.stop();
     v = await start(join(dir, 'main.sqlite'));
   });
@@ -219,6 +242,7 @@ describe('verifier', () => {
     const first = await start(db, false); // accepts and stores, sends nothing
     v = first;
     const unregistered = await keyAccount(w.stack, 'never registered either');
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 5n * 10n ** 15n); // credit for the 5 good ones
     const labels = ['r1', 'r2', 'rbad', 'r3', 'r4', 'r5'];
     const items = await Promise.all(labels.map((l) => (l === 'rbad' ? signed(l, { sink: unregistered }) : signed(l))));
     const res = await post({ receipts: items });

@@ -1,7 +1,7 @@
 /**
  * VerificationService: takes dual-signed completion receipts over HTTP, checks both EIP-712
  * signatures off chain, stores them (SQLite, acknowledged after commit, one per (source, task id)),
- * submits them with `recordCompletion`, and reports the slashes the chain hands out.
+ * submits them in batches with `recordCompletions`, and reports the slashes the chain hands out.
  *
  * It does not advance the sinks' evaluation windows: that is the keeper's duty (`bpe keeper`,
  * duty `sinkEpoch`), so the two services never send the same call twice.
@@ -33,7 +33,7 @@ export type VerifierEventName = 'accepted' | 'counted' | 'rejected' | 'slashed' 
 
 export interface VerifierDeps {
   ctx: BpeContext;
-  /** Sender of recordCompletion (default: the clients' account). */
+  /** Sender of recordCompletions (default: the clients' account). */
   account?: Account;
   /** SQLite file. */
   db: string;
@@ -42,6 +42,8 @@ export interface VerifierDeps {
   maxBatch?: number;
   /** Most receipts per recordCompletions transaction (default 50). */
   submitBatch?: number;
+  /** Most gas per transaction (default 16,777,216; lower only in tests). */
+  maxTxGas?: bigint;
   maxAttempts?: number;
   retryBaseMs?: number;
   maxLogRange?: number;
@@ -110,6 +112,7 @@ export async function startVerifier(input: VerifierConfig | VerifierDeps): Promi
     maxAttempts: deps.maxAttempts ?? verifierSchema.maxAttempts.default!,
     retryBaseMs: deps.retryBaseMs ?? verifierSchema.retryBaseMs.default!,
     batchSize: deps.submitBatch ?? verifierSchema.submitBatch.default!,
+    maxTxGas: deps.maxTxGas,
   });
   const watcher = new SlashWatcher(ctx, store, metrics, log, events, deps.startBlock ?? 0n, BigInt(deps.maxLogRange ?? verifierSchema.maxLogRange.default!));
 

@@ -7,7 +7,7 @@ export function verifierMetrics(registry: Registry, store: ReceiptStore) {
     received: new Counter({ name: 'bpe_verifier_receipts_received_total', help: 'Receipts posted, by result: accepted (stored), duplicate, rejected (bad signature or refused on its face)', labelNames: ['result'] as const, registers: [registry] }),
     malformed: new Counter({ name: 'bpe_verifier_requests_malformed_total', help: 'POST /v1/receipts bodies refused whole (4xx)', registers: [registry] }),
     submissions: new Counter({ name: 'bpe_verifier_submissions_total', help: 'Submission outcomes: counted (our transaction), landed (already counted on chain), retry (refused for now), rejected (refused for good)', labelNames: ['outcome'] as const, registers: [registry] }),
-    gasUsed: new Counter({ name: 'bpe_verifier_gas_used_total', help: 'Gas used by recordCompletion transactions', registers: [registry] }),
+    gasUsed: new Counter({ name: 'bpe_verifier_gas_used_total', help: 'Gas used by recordCompletions transactions', registers: [registry] }),
     byStatus: new Gauge({
       name: 'bpe_verifier_receipts', help: 'Stored receipts by status', labelNames: ['status'] as const, registers: [registry],
       collect() {

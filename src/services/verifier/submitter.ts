@@ -43,6 +43,8 @@ export interface SubmitterOptions {
   retryBaseMs: number;
   /** Most receipts per `recordCompletions` transaction (default 50). */
   batchSize?: number;
+  /** Most gas one transaction may use (default 16,777,216, EIP-7825; lower only in tests). */
+  maxTxGas?: bigint;
 }
 
 type Change = { id: number; status: ReceiptStatus; fields?: { reason?: string; txHash?: string; attempts?: number; nextAttemptAt?: number } };
@@ -106,12 +108,13 @@ export class Submitter {
       return 1;
     }
     const gas = (estimate * GAS_HEADROOM_PERCENT) / 100n;
-    if (gas > MAX_TX_GAS && rows.length > 1) {
+    const cap = this.o.maxTxGas ?? MAX_TX_GAS;
+    if (gas > cap && rows.length > 1) {
       log.info({ items: rows.length, estimate: estimate.toString() }, 'receipt batch too heavy for one transaction: halving it');
       return half();
     }
     const request = await walletClient.prepareTransactionRequest({
-      account, to, data, gas: gas > MAX_TX_GAS ? MAX_TX_GAS : gas, chain: walletClient.chain,
+      account, to, data, gas: gas > cap ? cap : gas, chain: walletClient.chain,
     });
     const serialized = await walletClient.signTransaction(request as Parameters<typeof walletClient.signTransaction>[0]);
     const hash = keccak256(serialized);
