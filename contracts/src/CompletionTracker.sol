@@ -231,9 +231,7 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     /// honest item fail and be skipped: a batch either has the gas for every item or reverts, and a
     /// gas estimate is the gas of the batch plus one allowance.
     function recordCompletions(SignedReceipt[] calldata items) external returns (uint256 counted) {
-        uint256 required = RECORD_GAS + RECORD_GAS / 63 + 10_000;
         for (uint256 i; i < items.length; ++i) {
-            if (gasleft() < required) revert InsufficientGas(gasleft(), required);
             SignedReceipt calldata item = items[i];
             (bool ok, bytes4 reason) = _tryRecord(item);
             if (ok) {
@@ -249,6 +247,9 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     /// @dev One batch item through `recordCompletion`: counted, or the selector it reverted with.
     function _tryRecord(SignedReceipt calldata item) private returns (bool ok, bytes4 reason) {
         bytes memory data = abi.encodeCall(this.recordCompletion, (item.receipt, item.sinkSignature, item.sourceSignature));
+        // Checked after encoding, whatever the item's size: the call gets all of RECORD_GAS or none.
+        uint256 required = RECORD_GAS + RECORD_GAS / 63 + 5_000;
+        if (gasleft() < required) revert InsufficientGas(gasleft(), required);
         uint256 before = gasleft();
         assembly ("memory-safe") {
             ok := call(RECORD_GAS, address(), 0, add(data, 0x20), mload(data), 0, 0)
