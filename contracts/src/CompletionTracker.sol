@@ -82,7 +82,7 @@ contract CompletionTracker is EIP712, SuperfluidBound {
     error InvalidParameters();
     /// @notice The transaction's gas could not give the next batch item its full `RECORD_GAS`.
     error InsufficientGas(uint256 left, uint256 required);
-    /// @notice The reason of a batch item that used up its whole `RECORD_GAS` (never reverted with).
+    /// @notice The reason of a batch item that used more than 63/64 of its `RECORD_GAS` (never reverted with).
     error RecordOutOfGas(uint256 gasLimit);
 
     bytes32 public constant TASK_REQUEST_TYPEHASH =
