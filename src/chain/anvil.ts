@@ -79,7 +79,10 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilInstance
     ...(opts.blockTime === undefined ? [] : ['--block-time', String(opts.blockTime)]),
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal reaches this process, which may still need the
+  // chain for a graceful shutdown (the devnet closes its streams and reconciles); the hooks below
+  // kill anvil when this process ends.
+  const child = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   track(child);
   const output = new OutputTail();
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => output.append(chunk));
@@ -202,13 +205,16 @@ function killAll(): void {
 }
 
 // Node does not run 'exit' listeners when a signal terminates it, so signals get their own
-// handler. It re-raises the signal when no one else listens, keeping Node's default behaviour
-// (terminate) instead of swallowing Ctrl-C.
+// handler. When no one else listens it kills anvil and re-raises the signal, keeping Node's default
+// behaviour (terminate) instead of swallowing Ctrl-C.
 function onSignal(signal: NodeJS.Signals): void {
+  // Someone else handles this signal (a graceful shutdown that still needs the chain): leave anvil
+  // to them; the 'exit' hook kills it when the process ends.
+  if (process.listenerCount(signal) > 1) return;
   killAll();
   live.clear();
   removeProcessHooks();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  process.kill(process.pid, signal);
 }
 
 function addProcessHooks(): void {
