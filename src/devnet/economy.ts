@@ -9,7 +9,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseEventLogs, type Address, type Hex, type LocalAccount } from 'viem';
-import { startLocalStack, type LocalStack } from '../chain/bpe/localStack.ts';
+import { localDeployment, startLocalStack, type LocalStack } from '../chain/bpe/localStack.ts';
 import { anvilAccount } from '../chain/clients.ts';
 import { superTokenAbi, superfluidPoolAbi } from '../chain/abis.ts';
 import * as bpe from '../chain/bpe/actions.ts';
@@ -217,17 +217,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     const [created] = parseEventLogs({ abi: Pipeline.abi, eventName: 'PipelineCreated', logs: pipelineReceipt.logs });
     progress(`pipeline #${created?.args.pipelineId} ${scenario.taskTypes.map((t) => t.name).join(' → ')}`);
 
-    const deployment: DeploymentFile = {
-      version: 1,
-      chainId: stack.clients.chain.id,
-      rpcUrl: stack.anvil.rpcUrl,
-      startBlock: 0n,
-      superfluid: { host: stack.framework.host, gda: stack.framework.gda, gdaV1Forwarder: stack.framework.gdaV1Forwarder },
-      token: stack.token,
-      stakeToken: stack.underlying,
-      bpe: stack.bpe,
-      taskTypes: [...types].map(([name, t]) => ({ id: t.id, name, pool: t.pool })),
-    };
+    const deployment = localDeployment(stack, [...types].map(([name, t]) => ({ id: t.id, name, pool: t.pool })));
     const deploymentPath = join(opts.dir, 'deployment.json');
     writeDeploymentFile(deploymentPath, deployment);
     progress(`deployment written to ${deploymentPath}`);

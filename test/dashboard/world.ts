@@ -4,8 +4,8 @@
 import type { Address, Hex, HDAccount } from 'viem';
 import { anvilAccount } from '../../src/chain/clients.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
-import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
-import { DEPLOYMENT_FILE_VERSION, type DeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
+import { localDeployment, startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
+import type { DeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
 
 export const E18 = 10n ** 18n;
 export const PRICE = 10n ** 15n; // 0.001 TUSD per task
@@ -53,17 +53,7 @@ export async function startWorld(): Promise<World> {
     const rate = absorbable > 0n ? absorbable / 2n : (30n * PRICE) / epochSeconds / 2n;
     await bpe.setStream(stack, source, stack.token, pool, rate);
     await bpe.updateOverflow(stack, source, taskTypeId);
-    const deployment: DeploymentFile = {
-      version: DEPLOYMENT_FILE_VERSION,
-      chainId: stack.clients.chain.id,
-      rpcUrl: stack.anvil.rpcUrl,
-      startBlock: 1n,
-      superfluid: { host: stack.framework.host, gda: stack.framework.gda, gdaV1Forwarder: stack.framework.gdaV1Forwarder },
-      token: stack.token,
-      stakeToken: stack.underlying,
-      bpe: stack.bpe,
-      taskTypes: [{ id: taskTypeId, name: 'summarize', pool }],
-    };
+    const deployment = { ...localDeployment(stack, [{ id: taskTypeId, name: 'summarize', pool }]), startBlock: 1n };
     return { stack, deployment, taskTypeId, pool, sinks: sinks.map(({ account, capacity }) => ({ account, capacity })), source, rate };
   } catch (err) {
     await stack.stop();

@@ -14,7 +14,7 @@ import { anvilAccount, anvilClients } from '../../src/chain/clients.ts';
 import { CompletionTracker } from '../../src/chain/bpe/artifacts.generated.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
 import { writeDeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
-import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
+import { localDeployment, startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
 import { loadConfig } from '../../src/services/common/config.ts';
 import { oracleSchema } from '../../src/services/oracle/config.ts';
 import { startOracle, type RunningOracle } from '../../src/services/oracle/service.ts';
@@ -60,11 +60,7 @@ describe('agents with the real oracle and verifier on anvil', () => {
     }));
     dir = mkdtempSync(join(tmpdir(), 'bpe-agents-services-'));
     const deploymentPath = join(dir, 'deployment.json');
-    writeDeploymentFile(deploymentPath, {
-      version: 1, chainId: await stack.clients.publicClient.getChainId(), rpcUrl: stack.anvil.rpcUrl, startBlock: 0n,
-      superfluid: { host: stack.framework.host, gda: stack.framework.gda, gdaV1Forwarder: stack.framework.gdaV1Forwarder },
-      token: stack.token, stakeToken: stack.underlying, bpe: stack.bpe, taskTypes: [{ id: taskTypeId, name: 'served', pool }],
-    });
+    writeDeploymentFile(deploymentPath, localDeployment(stack, [{ id: taskTypeId, name: 'served', pool }]));
     await stack.clients.testClient.setBalance({ address: privateKeyToAccount(relayerKey).address, value: 100n * E18 });
     oracle = await startOracle(
       loadConfig(oracleSchema, {

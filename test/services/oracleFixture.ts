@@ -8,8 +8,8 @@ import { domainSeparator, keccak256, parseEther, toHex, type Address, type Hex, 
 import { privateKeyToAccount } from 'viem/accounts';
 import { secp256k1 } from '@noble/curves/secp256k1';
 import * as bpe from '../../src/chain/bpe/actions.ts';
-import { writeDeploymentFile, type DeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
-import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../src/chain/bpe/localStack.ts';
+import { writeDeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
+import { localDeployment, startLocalStack, type LocalStack, type LocalStackOptions } from '../../src/chain/bpe/localStack.ts';
 import type { SignedAttestation } from '../../src/chain/bpe/verification.ts';
 import { attestationDigest } from '../../src/services/oracle/signature.ts';
 import { hexToBytes32 } from '../../src/services/oracle/signature.ts';
@@ -81,17 +81,7 @@ export async function startOracleWorld(opts: { sinks: number; stack?: LocalStack
     for (const k of relayerKeys) await testClient.setBalance({ address: privateKeyToAccount(k).address, value: parseEther('1000') });
 
     const dir = mkdtempSync(join(tmpdir(), 'bpe-oracle-'));
-    const deployment: DeploymentFile = {
-      version: 1,
-      chainId: await stack.clients.publicClient.getChainId(),
-      rpcUrl: stack.anvil.rpcUrl,
-      startBlock: 0n,
-      superfluid: { host: stack.framework.host, gda: stack.framework.gda, gdaV1Forwarder: stack.framework.gdaV1Forwarder },
-      token: stack.token,
-      stakeToken: stack.underlying,
-      bpe: stack.bpe,
-      taskTypes: [{ id: taskTypeId, name: `oracle-${label}`, pool }],
-    };
+    const deployment = localDeployment(stack, [{ id: taskTypeId, name: `oracle-${label}`, pool }]);
     const deploymentPath = join(dir, 'deployment.json');
     writeDeploymentFile(deploymentPath, deployment);
     const separator = hexToBytes32(

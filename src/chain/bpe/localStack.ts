@@ -9,6 +9,7 @@ import { deployBpe, type BpeParams } from './deploy.ts';
 import { confirm } from '../deploy.ts';
 import { testTokenAbi } from '../abis.ts';
 import type { BpeContext } from './actions.ts';
+import { DEPLOYMENT_FILE_VERSION, type DeploymentFile, type DeploymentTaskType } from './deploymentFile.ts';
 
 export interface LocalStack extends BpeContext {
   anvil: AnvilInstance;
@@ -63,4 +64,20 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     await anvil.stop();
     throw err;
   }
+}
+
+/** The deployment JSON of a local stack, for the services, the dashboard and `cast`. */
+export function localDeployment(stack: LocalStack, taskTypes: DeploymentTaskType[]): DeploymentFile {
+  const { framework } = stack;
+  return {
+    version: DEPLOYMENT_FILE_VERSION,
+    chainId: stack.clients.chain.id,
+    rpcUrl: stack.anvil.rpcUrl,
+    startBlock: 0n,
+    superfluid: { host: framework.host, gda: framework.gda, gdaV1Forwarder: framework.gdaV1Forwarder },
+    token: stack.token,
+    stakeToken: stack.underlying,
+    bpe: stack.bpe,
+    taskTypes,
+  };
 }

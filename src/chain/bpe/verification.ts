@@ -128,7 +128,8 @@ export interface CompletionReceipt {
   deadline: bigint;
 }
 
-const requestTypes = {
+/** EIP-712 types of the CompletionTracker (its TASK_REQUEST_TYPEHASH and COMPLETION_TYPEHASH). */
+export const requestTypes = {
   TaskRequest: [
     { name: 'taskId', type: 'bytes32' },
     { name: 'taskTypeId', type: 'bytes32' },
@@ -138,7 +139,7 @@ const requestTypes = {
   ],
 } as const;
 
-const completionTypes = {
+export const completionTypes = {
   Completion: [
     { name: 'request', type: 'bytes32' },
     { name: 'completedAt', type: 'uint64' },

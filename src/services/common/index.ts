@@ -6,3 +6,4 @@ export * from './metrics.ts';
 export * from './backoff.ts';
 export * from './chain.ts';
 export * from './revert.ts';
+export * from './sqlite.ts';

@@ -5,19 +5,11 @@
  */
 import type { Address, Hex } from 'viem';
 import type { SignedAttestation } from '../../chain/bpe/verification.ts';
+import type { AttestationJson } from '../../sdk/oracleClient.ts';
+
+export type { AttestationJson };
 import { HttpError } from '../common/http.ts';
 
-/** What a client posts for one attestation (JSON: big integers as decimal strings). */
-export interface AttestationJson {
-  taskTypeId: string;
-  sink: string;
-  capacity: string;
-  backlog: string;
-  nonce: number;
-  timestamp: string;
-  r: string;
-  vs: string;
-}
 
 /** A parsed attestation: lower-case hex, bigints; `key` names its (task type, sink). */
 export interface Attestation extends SignedAttestation {

@@ -10,7 +10,8 @@
  *
  * The unique key (task type, sink, nonce) makes a resubmission a duplicate, never a second row.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../common/sqlite.ts';
 import type { Address, Hex } from 'viem';
 import type { Attestation } from './attestation.ts';
 
@@ -110,13 +111,7 @@ export class OracleStore {
   private readonly stmt;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: in WAL mode NORMAL may lose the last commits on power loss; an acknowledged
-    // attestation must not be lost. Group commit pays the fsync once per batch of requests.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = openDatabase(path, SCHEMA);
     const db = this.db;
     this.stmt = {
       insert: db.prepare(

@@ -5,26 +5,9 @@
  * completed after its deadline), is rejected on its own with the reason.
  */
 import { hashStruct, isAddress, isHex, recoverTypedDataAddress, type Address, type Hex, type TypedDataDomain } from 'viem';
-import type { CompletionReceipt } from '../../chain/bpe/verification.ts';
+import { completionTypes, requestTypes, type CompletionReceipt } from '../../chain/bpe/verification.ts';
 import { HttpError } from '../common/http.ts';
 
-/** The EIP-712 types of CompletionTracker (TASK_REQUEST_TYPEHASH, COMPLETION_TYPEHASH). */
-export const requestTypes = {
-  TaskRequest: [
-    { name: 'taskId', type: 'bytes32' },
-    { name: 'taskTypeId', type: 'bytes32' },
-    { name: 'sink', type: 'address' },
-    { name: 'source', type: 'address' },
-    { name: 'deadline', type: 'uint64' },
-  ],
-} as const;
-
-export const completionTypes = {
-  Completion: [
-    { name: 'request', type: 'bytes32' },
-    { name: 'completedAt', type: 'uint64' },
-  ],
-} as const;
 
 export interface SignedReceipt {
   receipt: CompletionReceipt;

@@ -5,7 +5,8 @@
  * start such rows are reconciled against the chain) → counted | rejected (final, with the reason).
  * Slashes observed on chain are kept too, with the block the event scan has reached.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../common/sqlite.ts';
 import type { Address, Hex } from 'viem';
 import type { SignedReceipt } from './receipts.ts';
 
@@ -101,11 +102,7 @@ export class ReceiptStore {
   readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = openDatabase(path, SCHEMA);
   }
 
   close(): void {
