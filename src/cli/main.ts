@@ -8,10 +8,10 @@ const commands: Record<string, Command> = {
   devnet: { summary: 'a live agent economy on an embedded chain with the dashboard (npm start)', load: () => import('./commands/devnet.ts') },
   demo: { summary: 'a 10-step scripted story on a local chain: routing, buffer, drain, attestations, slashing', load: () => import('./commands/demo.ts') },
   deploy: { summary: 'deploy BPE against an existing Superfluid (base-sepolia, base, or a host address)', load: () => import('./commands/deploy.ts') },
+  oracle: { summary: 'run the capacity oracle: signed attestations in over HTTP, checked, stored, relayed (port 8645)', load: () => import('./commands/oracle.ts') },
   keeper: { summary: 'run the keeper: every upkeep of a deployment when it is due (port 8646)', load: () => import('./commands/keeper.ts') },
   verifier: { summary: 'run the verifier: completion receipts in over HTTP, counted on chain, slashes reported (port 8647)', load: () => import('./commands/verifier.ts') },
-  sim: { summary: 'run the simulator experiments (e1 e2 e3 e4 e5 e7 all)', load: () => import('./commands/sim.ts') },
-  oracle: { summary: 'capacity oracle: receive, check, store and relay signed attestations', load: () => import('./commands/oracle.ts') },
+  sim: { summary: 'run the simulator experiments (e1 e2 e3 e4 e5 e7 e8 all, sweep)', load: () => import('./commands/sim.ts') },
 };
 
 function usage(): string {
