@@ -2,7 +2,6 @@
 // no path traversal, /api/state while the RPC is down (a snapshot that names the error), the
 // event stream, publish(); and the compiled package layout (dist/dashboard finds the assets).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { DEPLOYMENT_FILE_VERSION, type DeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
 import { DEFAULT_PARAMS } from '../../src/chain/bpe/deploy.ts';
@@ -81,22 +80,5 @@ describe('dashboard server', () => {
     ctrl.abort();
     assert.match(text, /event: snapshot\ndata: \{/);
     assert.match(text, /event: log\ndata: \{[^\n]*"origin":"app"[^\n]*"name":"Hello"/);
-  });
-
-  it('finds its assets from the compiled package too (dist/dashboard -> src/dashboard/assets)', async (t) => {
-    const dist = new URL('../../dist/dashboard/server.js', import.meta.url);
-    if (!existsSync(dist)) {
-      t.skip('dist/ not built (npm run build)');
-      return;
-    }
-    const { startDashboard: startCompiled } = (await import(dist.href)) as typeof import('../../src/dashboard/server.ts');
-    const compiled = await startCompiled({ deployment: OFFLINE_DEPLOYMENT, pollMs: 1000 });
-    try {
-      assert.equal((await fetch(compiled.url)).status, 200);
-      assert.equal((await fetch(new URL('/assets/app.js', compiled.url))).status, 200);
-      assert.equal((await fetch(new URL('/assets/vendor/uPlot.min.css', compiled.url))).status, 200);
-    } finally {
-      await compiled.close();
-    }
   });
 });

@@ -156,6 +156,33 @@ describe('the packed package, installed in an empty project', () => {
     assert.match(stdout, /usage: bpe/);
   });
 
+  it('serves the dashboard and exposes the services from the installed package', async () => {
+    // The dashboard's page and uPlot come from the installed files, not from a checkout.
+    await writeFile(join(consumer, 'dash.mjs'), `
+import { startDashboard } from 'backpressure-economics/dashboard';
+import { startOracle, startKeeper, startVerifier } from 'backpressure-economics/services';
+import { DEFAULT_PARAMS } from 'backpressure-economics';
+const A = (n) => '0x' + n.toString(16).padStart(40, '0');
+const deployment = {
+  version: 1, chainId: 31337, rpcUrl: 'http://127.0.0.1:9', startBlock: 1n,
+  superfluid: { host: A(1), gda: A(2), gdaV1Forwarder: A(3) }, token: A(4), stakeToken: A(5),
+  bpe: { stakeManager: A(10), capacityRegistry: A(11), backpressurePool: A(12), escrowBuffer: A(13),
+    pipeline: A(14), pricingCurve: A(15), offchainAggregator: A(16), completionTracker: A(17), params: DEFAULT_PARAMS },
+  taskTypes: [],
+};
+const dash = await startDashboard({ deployment, pollMs: 1000 });
+const status = async (path) => (await fetch(new URL(path, dash.url))).status;
+const out = { page: await status('/'), app: await status('/assets/app.js'), uplot: await status('/assets/vendor/uPlot.min.css'),
+  services: [startOracle, startKeeper, startVerifier].map((f) => typeof f) };
+await dash.close();
+console.log(JSON.stringify(out));
+`);
+    const { stdout } = await run(process.execPath, ['dash.mjs'], { cwd: consumer, timeout: 60_000 });
+    assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), {
+      page: 200, app: 200, uplot: 200, services: ['function', 'function', 'function'],
+    });
+  });
+
   it('resolves the types of all three entry points', async () => {
     await writeFile(join(consumer, 'types.ts'), CONSUMER_TYPES);
     await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify({
