@@ -47,3 +47,9 @@ export async function connect(opts: { deployment: string; rpcUrl?: string; priva
   }
   return { ...contextAddresses(deployment), clients, deployment };
 }
+
+/** Whether a service was handed ready dependencies (a `ctx`) rather than its config. */
+export function hasContext<D extends { ctx: unknown }>(input: D | object): input is D {
+  const ctx = (input as D).ctx;
+  return typeof ctx === 'object' && ctx !== null;
+}

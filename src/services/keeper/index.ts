@@ -7,7 +7,7 @@
  */
 import type { Account, Address } from 'viem';
 import type { BpeContext } from '../../chain/bpe/actions.ts';
-import { connect } from '../common/chain.ts';
+import { connect, hasContext } from '../common/chain.ts';
 import { startHttpService, type HttpService } from '../common/http.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { createRegistry, type Registry } from '../common/metrics.ts';
@@ -48,13 +48,10 @@ export interface Keeper {
   sent(): readonly TxRecord[];
 }
 
-function isDeps(x: KeeperConfig | KeeperDeps): x is KeeperDeps {
-  return typeof (x as KeeperDeps).ctx === 'object' && (x as KeeperDeps).ctx !== null;
-}
 
 export async function startKeeper(input: KeeperConfig | KeeperDeps): Promise<Keeper> {
   let deps: KeeperDeps;
-  if (isDeps(input)) {
+  if (hasContext<KeeperDeps>(input)) {
     deps = input;
   } else {
     const c = input;

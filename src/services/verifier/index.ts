@@ -15,7 +15,7 @@ import type { Account, Address, Hex } from 'viem';
 import { isAddress, isHex } from 'viem';
 import type { BpeContext } from '../../chain/bpe/actions.ts';
 import { Backoff } from '../common/backoff.ts';
-import { connect } from '../common/chain.ts';
+import { connect, hasContext } from '../common/chain.ts';
 import { HttpError, startHttpService, type HttpService } from '../common/http.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { createRegistry, type Registry } from '../common/metrics.ts';
@@ -80,13 +80,10 @@ export interface Verifier {
   stop(): Promise<void>;
 }
 
-function isDeps(x: VerifierConfig | VerifierDeps): x is VerifierDeps {
-  return typeof (x as VerifierDeps).ctx === 'object' && (x as VerifierDeps).ctx !== null;
-}
 
 export async function startVerifier(input: VerifierConfig | VerifierDeps): Promise<Verifier> {
   let deps: VerifierDeps;
-  if (isDeps(input)) {
+  if (hasContext<VerifierDeps>(input)) {
     deps = input;
   } else {
     const c = input;
