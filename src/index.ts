@@ -22,7 +22,7 @@ export { TaskQueueManager, TaskRejectedError, QueueFullError, DuplicateTaskError
 export type { Task, Worker, TaskQueueOptions, TaskQueueEvents } from './sdk/taskQueue.ts';
 // The source's runtime: its stream into a task type's pool, checkpointed before every change and
 // paused (or reduced) while the task type's escrow buffer is saturated.
-export { StreamLifecycle, UnknownTaskTypeError, InsufficientBalanceError, DEFAULT_RESUME_BELOW_BPS } from './sdk/streamLifecycle.ts';
+export { StreamLifecycle, UnknownTaskTypeError, InsufficientBalanceError, RateRoundsToZeroError, DEFAULT_RESUME_BELOW_BPS } from './sdk/streamLifecycle.ts';
 export type { StreamLifecycleOptions, StreamLifecycleEvents, StreamState, SaturationInfo } from './sdk/streamLifecycle.ts';
 // The sink's capacity declaration by commit-reveal: the nonce is stored durably before the commit is
 // sent, so a crash between commit and reveal never loses the declaration; typed contract errors.

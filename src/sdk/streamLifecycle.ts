@@ -17,7 +17,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { keccak256, parseAbi, toBytes, zeroAddress, type Account, type Address, type Hex } from 'viem';
-import { gdaAbi, gdaForwarderAbi, superTokenAbi } from '../chain/abis.ts';
+import { gdaAbi, gdaForwarderAbi, superTokenAbi, superfluidPoolAbi } from '../chain/abis.ts';
 import { BackpressurePool, CapacityRegistry, CompletionTracker, EscrowBuffer } from '../chain/bpe/artifacts.generated.ts';
 import { setStream, write, type BpeContext } from '../chain/bpe/actions.ts';
 
@@ -56,6 +56,22 @@ export class UnknownTaskTypeError extends Error {
   constructor(readonly taskTypeId: Hex) {
     super(`unknown task type ${taskTypeId}: the BackpressurePool has no pool for it`);
     this.name = 'UnknownTaskTypeError';
+  }
+}
+
+/**
+ * The GDA rounds a pool's flow rate down to a multiple of its total units: with no units (no sink
+ * with capacity yet) or a rate below the units, the stream would be set at 0 wei/s and stay there
+ * until set again. Nothing was sent.
+ */
+export class RateRoundsToZeroError extends Error {
+  constructor(readonly pool: Address, readonly flowRate: bigint, readonly totalUnits: bigint) {
+    super(
+      totalUnits === 0n
+        ? `pool ${pool} has no units yet (no sink has declared capacity): a stream of ${flowRate} wei/s would flow at 0; open it once a sink has joined`
+        : `pool ${pool} has ${totalUnits} units: a stream of ${flowRate} wei/s rounds down to 0; stream at least ${totalUnits} wei/s`,
+    );
+    this.name = 'RateRoundsToZeroError';
   }
 }
 
@@ -294,7 +310,8 @@ export class StreamLifecycle extends EventEmitter {
    * The GDA locks rate × liquidation period (at least the token's minimum deposit) when a stream
    * is set and reverts if the sender's available balance goes negative; checking first turns that
    * opaque revert into an error naming both amounts, and sends nothing. The actual rate is the
-   * requested one rounded down to the pool's units, as the GDA will set it.
+   * requested one rounded down to the pool's units, as the GDA will set it; a rate that rounds to
+   * 0 is refused too (it would pay nothing until set again).
    */
   async #checkDeposit(token: Address, pool: Address, rate: bigint): Promise<void> {
     const { publicClient } = this.ctx.clients;
@@ -316,6 +333,10 @@ export class StreamLifecycle extends EventEmitter {
       config(MINIMUM_DEPOSIT_KEY),
       publicClient.readContract({ address: gda, abi: gdaAbi, functionName: 'getFlow', args: [token, from, pool] }),
     ]);
+    if (actualRate === 0n && rate > 0n) {
+      const totalUnits = await publicClient.readContract({ address: pool, abi: superfluidPoolAbi, functionName: 'getTotalUnits' });
+      throw new RateRoundsToZeroError(pool, rate, totalUnits);
+    }
     const liquidationPeriod = (ppp >> 32n) & 0xffffffffn;
     let required = actualRate * liquidationPeriod;
     if (actualRate > 0n && required < minimumDeposit) required = minimumDeposit;

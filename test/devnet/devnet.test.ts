@@ -66,15 +66,31 @@ describe('bpe devnet', () => {
       }
       assert.ok(url, `no dashboard URL printed:\n${p.err().slice(-2000)}`);
       const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+      // What the page said, for the failure message: its errors, and whether its renderer crashed.
+      const pageLog: string[] = [];
+      page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => { if (m.type() === 'error') pageLog.push(`console: ${m.text()}`); });
+      page.on('crash', () => pageLog.push('the page crashed'));
       await page.goto(url);
+      // A read that takes over 10 s (a renderer starved of CPU) counts as "not yet"; the number of
+      // tries bounds the wait, and a failure says what the page and the devnet last printed.
       const poll = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, tries = 300): Promise<T> => {
         let v: T | undefined;
+        let stalls = 0;
         for (let i = 0; i < tries; i++) {
-          v = await read();
-          if (ok(v)) return v;
-          await page.waitForTimeout(500);
+          const r = await Promise.race([
+            read().then((x) => ({ x }), (error: Error) => ({ error })),
+            new Promise<null>((res) => setTimeout(() => res(null), 10_000)),
+          ]);
+          if (r === null) stalls++;
+          else if ('error' in r) assert.fail(`${what}: ${r.error.message}\npage: ${pageLog.slice(-10).join('\n')}\ndevnet: ${p.err().slice(-1500)}`);
+          else {
+            v = r.x;
+            if (ok(v)) return v;
+          }
+          await new Promise((res) => setTimeout(res, 500));
         }
-        assert.fail(`${what}: still ${JSON.stringify(v)}`);
+        assert.fail(`${what}: still ${JSON.stringify(v)} (${stalls} reads over 10 s)\npage: ${pageLog.slice(-10).join('\n')}\ndevnet: ${p.err().slice(-1500)}`);
       };
       const names = await poll(() => page.locator('[data-testid="task-type-name"]').allTextContents(), (v) => v.length === 2, 'two task types');
       assert.deepEqual([...names].sort(), ['hash', 'transform']);
@@ -87,7 +103,7 @@ describe('bpe devnet', () => {
       await poll(level, (v) => BigInt(v ?? '0') > 0n, 'the hash buffer gauge rising with the spike');
       await poll(() => page.locator('[data-testid="source-row"][data-paused="true"]').count(), (n) => n >= 1, 'a paused source');
       // The over-declarer's first window is judged within two epochs and a grace (at most 150 s).
-      await poll(() => page.locator('[data-testid="event-log"]').innerText(), (t) => /Slashed|slashed/.test(t), 'a slash in the event log', 500);
+      await poll(() => page.locator('[data-testid="event-log"]').textContent(), (t) => /Slashed|slashed/.test(t ?? ''), 'a slash in the event log', 500);
       await page.screenshot({ path: join(dir, 'devnet-dashboard.png'), fullPage: true });
     } finally {
       await browser.close();

@@ -10,6 +10,7 @@ import * as bpe from '../../src/chain/bpe/actions.ts';
 import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
 import {
   InsufficientBalanceError,
+  RateRoundsToZeroError,
   StreamLifecycle,
   UnknownTaskTypeError,
   type SaturationInfo,
@@ -232,5 +233,22 @@ describe('StreamLifecycle on anvil', () => {
     const err = await refusedWithoutSending(source, () => new StreamLifecycle(stack, source, unknown).open(10n ** 13n));
     assert.ok(err instanceof UnknownTaskTypeError, String(err));
     assert.match(err.message, /unknown task type 0xabab/);
+  });
+
+  it('open into a pool without units, or below them: RateRoundsToZeroError, nothing sent', async () => {
+    const empty = await bpe.registerTaskType(stack, stack.deployer, {
+      name: 'no sinks yet', token: stack.token, pricePerTask: PRICE, bufferMax: BUFFER_MAX,
+    });
+    const none = await refusedWithoutSending(source, () => new StreamLifecycle(stack, source, empty.taskTypeId).open(10n ** 13n));
+    assert.ok(none instanceof RateRoundsToZeroError, String(none));
+    assert.equal(none.totalUnits, 0n);
+    assert.match(none.message, /has no units yet/);
+    // The first pool has units: a rate below them rounds to 0 as well.
+    const units = await stack.clients.publicClient.readContract({ address: pool, abi: superfluidPoolAbi, functionName: 'getTotalUnits' });
+    assert.ok(units > 1n);
+    const below = await refusedWithoutSending(source, () => new StreamLifecycle(stack, source, taskTypeId).open(units - 1n));
+    assert.ok(below instanceof RateRoundsToZeroError, String(below));
+    assert.equal(below.totalUnits, units);
+    assert.match(below.message, new RegExp(`stream at least ${units} wei/s`));
   });
 });

@@ -167,13 +167,27 @@ function renderFooter(s) {
 
 // ------------------------------------------------------------------ charts
 
+// Chart values must be finite; a null leaves a gap.
+const finite = (x) => (x === null || !Number.isFinite(x) ? null : x);
+
 function chartData() {
   const h = view.history;
   const t = h.map((x) => x.t);
   return {
-    efficiency: [t, h.map((x) => (x.efficiency === null ? null : x.efficiency * 100))],
-    flow: [t, h.map((x) => tokens(x.inflowRate)), h.map((x) => tokens(x.sinksRate)), h.map((x) => tokens(x.bufferRate))],
+    efficiency: [t, h.map((x) => finite(x.efficiency === null ? null : x.efficiency * 100))],
+    flow: [t, h.map((x) => finite(tokens(x.inflowRate))), h.map((x) => finite(tokens(x.sinksRate))), h.map((x) => finite(tokens(x.bufferRate)))],
   };
+}
+
+// uPlot's tick loop never ends on a y range that is flat or nearly so (uPlot issues #827 and
+// #1084; the page's main thread would hang). The range is therefore ours: it always includes 0
+// and is never narrower than a few float steps of its largest value.
+function safeRange(u, min, max) {
+  const lo = Math.min(0, Number.isFinite(min) ? min : 0);
+  let hi = Math.max(0, Number.isFinite(max) ? max : 0);
+  const floor = Math.max(Math.abs(lo), Math.abs(hi)) * 1e-6;
+  if (hi - lo <= floor) hi = lo + Math.max(floor, 1e-9) * 10;
+  return [lo, hi * 1.05];
 }
 
 function makeChart(key, el, series, yLabel, range) {
@@ -181,7 +195,7 @@ function makeChart(key, el, series, yLabel, range) {
   const opts = {
     width, height: 220,
     legend: { live: false },
-    scales: { x: { time: true }, y: range ? { range } : {} },
+    scales: { x: { time: true }, y: { range: range ?? safeRange } },
     axes: [{}, { label: yLabel, size: 70, values: (u, splits) => splits.map((v) => num(v)) }],
     series: [{}, ...series.map((x) => ({ value: (u, v) => (v === null ? '–' : num(v)), ...x }))],
   };
@@ -189,7 +203,8 @@ function makeChart(key, el, series, yLabel, range) {
 }
 
 function renderCharts() {
-  if (typeof uPlot === 'undefined' || view.history.length === 0) return;
+  // Two samples at least: uPlot's time axis has no range to draw from one.
+  if (typeof uPlot === 'undefined' || view.history.length < 2) return;
   const data = chartData();
   if (!view.charts.efficiency) {
     makeChart('efficiency', $('[data-testid="efficiency-chart"]'),
@@ -225,15 +240,45 @@ function apply(s, { full }) {
     if (view.history.length > 600) view.history.splice(0, view.history.length - 600);
   }
   addEvents(s.events);
-  renderHeader(s);
-  renderTaskTypes(s);
-  renderSources(s);
-  renderLog();
-  renderFooter(s);
-  renderCharts();
-  $('[data-testid="flow-unit"]').textContent = `${symbol}/s, all task types`;
-  document.body.dataset.block = String(s.block);
-  document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
+  schedule({ all: true });
+}
+
+// Messages only update `view`; the page is drawn at most once per frame, so a burst of events
+// (a batch of receipts logs dozens at once) costs one render, not one per message.
+const pending = { frame: false, all: false, log: false };
+
+function schedule({ all = false, log = false }) {
+  pending.all ||= all;
+  pending.log ||= log;
+  if (pending.frame) return;
+  pending.frame = true;
+  requestAnimationFrame(render);
+}
+
+function render() {
+  const { all, log } = pending;
+  Object.assign(pending, { frame: false, all: false, log: false });
+  const s = view.snapshot;
+  if (all && s) {
+    guarded('header', () => renderHeader(s));
+    guarded('task types', () => renderTaskTypes(s));
+    guarded('sources', () => renderSources(s));
+    guarded('footer', () => renderFooter(s));
+    guarded('charts', renderCharts);
+    $('[data-testid="flow-unit"]').textContent = `${symbol}/s, all task types`;
+    document.body.dataset.block = String(s.block);
+    document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
+  }
+  if (all || log) guarded('event log', renderLog);
+}
+
+// One part failing to draw (bad data, a chart error) must not stop the others.
+function guarded(part, draw) {
+  try {
+    draw();
+  } catch (err) {
+    console.error(`dashboard: drawing the ${part} failed`, err);
+  }
 }
 
 function setConnection(state, text) {
@@ -255,7 +300,7 @@ async function start() {
   source.addEventListener('snapshot', (m) => apply(JSON.parse(m.data), { full: false }));
   source.addEventListener('log', (m) => {
     addEvents([JSON.parse(m.data)]);
-    renderLog();
+    schedule({ log: true });
   });
 }
 
