@@ -16,7 +16,7 @@ import { Intake } from './intake.ts';
 import { createOracleMetrics, type OracleMetrics } from './metrics.ts';
 import { RegistryView } from './registryView.ts';
 import { Relayer } from './relayer.ts';
-import { hexToBytes32 } from './signature.ts';
+import { hexToBytes32, recovery } from './signature.ts';
 import { OracleStore } from './store.ts';
 import { createVerifierPool, type VerifierPool } from './verifierPool.ts';
 
@@ -115,6 +115,7 @@ export async function startOracle(config: OracleConfig, opts: StartOracleOptions
         for (const row of store.openRows()) counts[row.status as 'pending' | 'sending']++;
         return {
           ok: clock.reachable,
+          signatureBackend: recovery.name,
           pending: counts.pending,
           sending: counts.sending,
           chainReachable: clock.reachable,
@@ -129,7 +130,7 @@ export async function startOracle(config: OracleConfig, opts: StartOracleOptions
       },
     });
     if (opts.relay !== false) relayer.start();
-    log.info({ url: http.url, db: config.dbPath, aggregator, ...rules, verifyThreads: verifier.threads }, 'oracle started');
+    log.info({ url: http.url, db: config.dbPath, aggregator, ...rules, verifyThreads: verifier.threads, signatureBackend: recovery.name }, 'oracle started');
     const started = { http, verifier };
     return {
       url: http.url, store, relayer, metrics, connection, rules,

@@ -1,7 +1,7 @@
 /**
- * Signature checks off the event loop: a pool of worker threads, each owning the public-key cache
- * of the sinks routed to it (a sink always goes to the same worker, so its cached key and
- * precomputed table are reused). With `threads: 0` the checks run inline on the main thread.
+ * Signature checks off the event loop: a pool of worker threads, each checking the items routed
+ * to it (a sink always goes to the same worker). With `threads: 0` the checks run inline on the
+ * main thread.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
