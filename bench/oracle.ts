@@ -4,12 +4,13 @@
 // JSON object to stdout; progress to stderr.
 //
 // Load: SINKS registered sinks, ITEMS pre-signed attestations (nonce order per sink), CONCURRENCY
-// clients each owning a disjoint set of sinks (so every item is accepted: none races its own
+// clients (in a separate process, bench/postLoad.mjs) each owning a disjoint set of sinks (so every item is accepted: none races its own
 // sink's nonce) and posting ITEMS_PER_REQUEST per request. The relayer runs meanwhile, as in
 // production. Also measured on the main thread alone: signature checks per second with the
 // platform's libsecp256k1 backend (native or WebAssembly) and with the WebAssembly one.
 import { availableParallelism, loadavg } from 'node:os';
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CapacityRegistry } from '../src/chain/bpe/artifacts.generated.ts';
@@ -86,22 +87,16 @@ async function main() {
       }
       const total = perSink * SINKS;
       progress(`posting ${total} attestations: ${CONCURRENCY} clients, ${ITEMS_PER_REQUEST} per request, ${THREADS} verify threads`);
-      const counts = { accepted: 0, other: 0 };
-      let busyRequestMs = 0;
-      t = performance.now();
-      await Promise.all(
-        requests.map(async (bodies) => {
-          for (const body of bodies) {
-            const r0 = performance.now();
-            const res = await fetch(`${oracle.url}/v1/attestations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-            const json = (await res.json()) as { results: { status: string; reason?: string }[] };
-            busyRequestMs += performance.now() - r0;
-            if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${JSON.stringify(json)}`);
-            for (const r of json.results) r.status === 'accepted' ? counts.accepted++ : counts.other++;
-          }
-        }),
-      );
-      const seconds = (performance.now() - t) / 1000;
+      const loadFile = join(tmpdir(), `bpe-oracle-bench-load-${process.pid}.json`);
+      writeFileSync(loadFile, JSON.stringify({ url: `${oracle.url}/v1/attestations`, requests }));
+      const client = spawn(process.execPath, [new URL('./postLoad.mjs', import.meta.url).pathname, loadFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let clientOut = '';
+      client.stdout.on('data', (d) => (clientOut += d));
+      const clientCode = await new Promise<number | null>((resolve) => client.on('exit', resolve));
+      rmSync(loadFile, { force: true });
+      if (clientCode !== 0) throw new Error(`the load generator exited with ${clientCode}`);
+      const { accepted, other, seconds, busyRequestMs } = JSON.parse(clientOut) as { accepted: number; other: number; seconds: number; busyRequestMs: number };
+      const counts = { accepted, other };
       if (counts.other) throw new Error(`${counts.other} attestations not accepted`);
       progress(`${counts.accepted} accepted in ${seconds.toFixed(2)} s: ${(counts.accepted / seconds).toFixed(0)}/s`);
 

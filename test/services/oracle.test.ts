@@ -210,7 +210,7 @@ describe('CapacityOracle on anvil', () => {
     const ts = await world.chainTime();
     // (1) Signed and recorded, never broadcast.
     await post(oracle.url, body([world.sign(sinks[2], { capacity: 8n, backlog: 1n, nonce: 2, timestamp: ts })]));
-    const [row2] = oracle.store.openRows();
+    const [row2] = oracle.store.rowsWithStatus('pending');
     const ghost = `0x${'77'.repeat(32)}` as Hex;
     oracle.store.markSending([row2.id], ghost);
     assert.equal(await oracle.relayer.relayOnce(), 1, 'sent again');
@@ -222,7 +222,7 @@ describe('CapacityOracle on anvil', () => {
     // (2) Broadcast and mined, the crash before the outcome was written.
     const item = world.sign(sinks[2], { capacity: 9n, backlog: 1n, nonce: 3, timestamp: ts });
     await post(oracle.url, body([item]));
-    const [row3] = oracle.store.openRows();
+    const [row3] = oracle.store.rowsWithStatus('pending');
     const relayer = privateKeyToAccount(world.relayerKeys[0]);
     const { receipt } = await verification.submitAttestations(world.stack, relayer, [item]);
     oracle.store.markSending([row3.id], receipt.transactionHash);

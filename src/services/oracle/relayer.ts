@@ -28,7 +28,6 @@ import { OffchainAggregator } from '../../chain/bpe/artifacts.generated.ts';
 import { packAttestations, type SignedAttestation } from '../../chain/bpe/verification.ts';
 import { Backoff, sleep } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
-import { keyOf } from './attestation.ts';
 import type { ChainClock } from './chainClock.ts';
 import type { RegistryView } from './registryView.ts';
 import type { OracleStore, StoredRow } from './store.ts';
@@ -132,8 +131,8 @@ export class Relayer {
   async settleSending(): Promise<void> {
     const { publicClient } = this.o.ctx.clients;
     const byTx = new Map<Hex, StoredRow[]>();
-    for (const row of this.o.store.openRows()) {
-      if (row.status === 'sending' && row.txHash) byTx.set(row.txHash, [...(byTx.get(row.txHash) ?? []), row]);
+    for (const row of this.o.store.rowsWithStatus('sending')) {
+      if (row.txHash) byTx.set(row.txHash, [...(byTx.get(row.txHash) ?? []), row]);
     }
     for (const [hash, rows] of byTx) {
       let receipt: TransactionReceipt | undefined;
@@ -160,21 +159,13 @@ export class Relayer {
   /** Picks the next batch; supersedes, expires and defers rows on the way. */
   async plan(): Promise<StoredRow[]> {
     const now = this.o.clock.now();
-    const newest = new Map<string, StoredRow>();
-    const superseded: StoredRow[] = [];
-    for (const row of this.o.store.openRows()) {
-      if (row.status !== 'pending') continue;
-      const key = keyOf(row.taskTypeId, row.sink);
-      const other = newest.get(key);
-      if (!other) newest.set(key, row);
-      else if (row.nonce > other.nonce) {
-        superseded.push(other);
-        newest.set(key, row);
-      } else superseded.push(row);
-    }
+    const superseded = this.o.store.supersedePending('a newer nonce of this sink was relayed instead');
+    for (let i = 0; i < superseded; i++) this.o.events?.itemSettled?.('superseded');
+    // One pending row per (task type, sink) is left.
+    const newest = this.o.store.rowsWithStatus('pending');
     const expired: StoredRow[] = [];
     const batch: StoredRow[] = [];
-    for (const row of [...newest.values()].sort((a, b) => a.id - b.id)) {
+    for (const row of newest) {
       if (Number(row.timestamp) + this.o.maxAge < now + EXPIRY_MARGIN_S) expired.push(row);
       else if (row.notBefore <= now && batch.length < this.o.batchSize) {
         if (this.o.minUpdateInterval > 0) {
@@ -189,12 +180,10 @@ export class Relayer {
         batch.push(row);
       }
     }
-    if (superseded.length || expired.length) {
-      this.o.store.setStatus([
-        ...superseded.map((r) => ({ id: r.id, status: 'superseded' as const, reason: 'a newer nonce of this sink was relayed instead' })),
-        ...expired.map((r) => ({ id: r.id, status: 'expired' as const, reason: `older than the aggregator's max age (${this.o.maxAge} s) before it could be relayed` })),
-      ]);
-      for (const _ of superseded) this.o.events?.itemSettled?.('superseded');
+    if (expired.length) {
+      this.o.store.setStatus(
+        expired.map((r) => ({ id: r.id, status: 'expired' as const, reason: `older than the aggregator's max age (${this.o.maxAge} s) before it could be relayed` })),
+      );
       for (const _ of expired) this.o.events?.itemSettled?.('expired');
     }
     return batch;

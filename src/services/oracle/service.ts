@@ -111,8 +111,7 @@ export async function startOracle(config: OracleConfig, opts: StartOracleOptions
       ],
       health: () => {
         const last = store.lastRelay();
-        const counts = { pending: 0, sending: 0 };
-        for (const row of store.openRows()) counts[row.status as 'pending' | 'sending']++;
+        const counts = store.openCounts();
         return {
           ok: clock.reachable,
           signatureBackend: recovery.name,

@@ -120,7 +120,16 @@ export class OracleStore {
       ),
       maxNonce: db.prepare('SELECT MAX(nonce) AS n FROM attestations WHERE task_type_id = ? AND sink = ?'),
       exists: db.prepare('SELECT 1 FROM attestations WHERE task_type_id = ? AND sink = ? AND nonce = ?'),
-      open: db.prepare(`SELECT * FROM attestations WHERE status IN ('pending', 'sending') ORDER BY id`),
+      // "IN (...) AND": the planner uses the partial index only when the query repeats its condition.
+      withStatus: db.prepare(`SELECT * FROM attestations WHERE status IN ('pending', 'sending') AND status = ? ORDER BY id`),
+      openByStatus: db.prepare(`SELECT status, COUNT(*) AS n FROM attestations WHERE status IN ('pending', 'sending') GROUP BY status`),
+      // A pending row with a newer pending nonce of its (task type, sink) would only be sent to be
+      // overwritten: one statement settles them all (the unique key's index finds the newer row).
+      supersede: db.prepare(
+        `UPDATE attestations SET status = 'superseded', reason = ? WHERE status IN ('pending', 'sending') AND status = 'pending' AND EXISTS (
+           SELECT 1 FROM attestations AS newer WHERE newer.task_type_id = attestations.task_type_id
+             AND newer.sink = attestations.sink AND newer.nonce > attestations.nonce AND newer.status = 'pending')`,
+      ),
       maxSentNonce: db.prepare(
         `SELECT MAX(nonce) AS n FROM attestations WHERE task_type_id = ? AND sink = ? AND status IN ('sending', 'relayed')`,
       ),
@@ -155,9 +164,21 @@ export class OracleStore {
     return this.stmt.exists.get(taskTypeId, sink, nonce) !== undefined;
   }
 
-  /** Rows still to relay or in flight, oldest first. */
-  openRows(): StoredRow[] {
-    return (this.stmt.open.all() as RawRow[]).map(fromRaw);
+  /** Rows in one open status, oldest first. */
+  rowsWithStatus(status: 'pending' | 'sending'): StoredRow[] {
+    return (this.stmt.withStatus.all(status) as RawRow[]).map(fromRaw);
+  }
+
+  /** Marks superseded every pending row whose (task type, sink) has a newer pending nonce; how many. */
+  supersedePending(reason: string): number {
+    return this.stmt.supersede.run(reason).changes;
+  }
+
+  /** Rows not yet settled on chain, by status. */
+  openCounts(): { pending: number; sending: number } {
+    const out = { pending: 0, sending: 0 };
+    for (const { status, n } of this.stmt.openByStatus.all() as { status: 'pending' | 'sending'; n: number }[]) out[status] = n;
+    return out;
   }
 
   /** Highest nonce of the key sent or relayed by this oracle (anything at or below it is superseded). */
