@@ -305,6 +305,9 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
       agent.on('taskDone', () => { sink.completed++; });
       agent.on('taskFailed', () => { sink.failed++; });
       agent.on('error', (err) => log.warn({ err, sink: spec.name }, 'sink agent error'));
+      agent.on('returned', (r) => log.info({
+        sink: spec.name, returned: r.returned, kept: r.kept, earnedTasks: r.earnedTasks, baseFee: r.baseFee,
+      }, 'unearned pay returned'));
       await agent.start();
       // Open its evaluation window now, so receipts of its first tasks count (the keeper would
       // open it too, a few polls later).

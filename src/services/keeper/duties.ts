@@ -139,6 +139,36 @@ export async function upkeepTaskType(env: DutyEnv, t: TaskTypeRef, now: bigint, 
     }
   }
 
+  // -- sinkEpoch: every registered sink's window: opened if it never was, judged once an epoch
+  //    ended receiptGrace ago (CompletionTracker.judgeableEpoch). Before the drain: a window is
+  //    judged on the pay its sink kept, and money drained in just before (when both fall due in
+  //    one cycle) would count as pay kept for work nobody sent.
+  if (enabled.sinkEpoch) {
+    const grace = b.params.receiptGrace;
+    const judgeable = now < grace ? 0n : (now - grace) / epochSeconds;
+    const sinks = await read<readonly Address[]>(b.capacityRegistry, CapacityRegistry.abi, 'sinksOf', [t.id]);
+    for (const sink of sinks) {
+      const w = await read<{ opened: boolean; epoch: number }>(b.completionTracker, CompletionTracker.abi, 'windowOf', [t.id, sink]);
+      const epoch = BigInt(w.epoch);
+      if (w.opened && judgeable <= epoch) {
+        next = min(next, (epoch + 1n) * epochSeconds + grace);
+        continue;
+      }
+      const r = await env.exec.run('sinkEpoch', `${t.id}:${sink}`, NOT_DUE.sinkEpoch,
+        send(env, 'advancing the sink epoch', b.completionTracker, CompletionTracker.abi, 'advanceEpoch', [t.id, sink]));
+      if (r.outcome !== 'run') continue;
+      const e = eventsOf(r.receipt!, CompletionTracker.abi, 'EpochEvaluated')[0];
+      if (!e) {
+        env.emit('windowOpened', { taskTypeId: t.id, sink, tx: r.receipt!.transactionHash });
+      } else {
+        env.emit('epochAdvanced', {
+          kind: 'sink', taskTypeId: t.id, sink, fromEpoch: e.args.fromEpoch, epochs: e.args.epochs, expected: e.args.expected,
+          completions: e.args.completions, strikes: e.args.strikes, slashed: e.args.slashed, tx: r.receipt!.transactionHash,
+        });
+      }
+    }
+  }
+
   // -- drain: money in the buffer, no overflow share, streams below what the sinks absorb, and a
   //    drain interval since the last one; the amount (spare rate x elapsed, capped) must survive the GDA's rounding
   if (enabled.drain) {
@@ -166,34 +196,6 @@ export async function upkeepTaskType(env: DutyEnv, t: TaskTypeRef, now: bigint, 
         }
       } else {
         next = min(next, dueAt);
-      }
-    }
-  }
-
-  // -- sinkEpoch: every registered sink's window: opened if it never was, judged once an epoch
-  //    ended receiptGrace ago (CompletionTracker.judgeableEpoch)
-  if (enabled.sinkEpoch) {
-    const grace = b.params.receiptGrace;
-    const judgeable = now < grace ? 0n : (now - grace) / epochSeconds;
-    const sinks = await read<readonly Address[]>(b.capacityRegistry, CapacityRegistry.abi, 'sinksOf', [t.id]);
-    for (const sink of sinks) {
-      const w = await read<{ opened: boolean; epoch: number }>(b.completionTracker, CompletionTracker.abi, 'windowOf', [t.id, sink]);
-      const epoch = BigInt(w.epoch);
-      if (w.opened && judgeable <= epoch) {
-        next = min(next, (epoch + 1n) * epochSeconds + grace);
-        continue;
-      }
-      const r = await env.exec.run('sinkEpoch', `${t.id}:${sink}`, NOT_DUE.sinkEpoch,
-        send(env, 'advancing the sink epoch', b.completionTracker, CompletionTracker.abi, 'advanceEpoch', [t.id, sink]));
-      if (r.outcome !== 'run') continue;
-      const e = eventsOf(r.receipt!, CompletionTracker.abi, 'EpochEvaluated')[0];
-      if (!e) {
-        env.emit('windowOpened', { taskTypeId: t.id, sink, tx: r.receipt!.transactionHash });
-      } else {
-        env.emit('epochAdvanced', {
-          kind: 'sink', taskTypeId: t.id, sink, fromEpoch: e.args.fromEpoch, epochs: e.args.epochs, expected: e.args.expected,
-          completions: e.args.completions, strikes: e.args.strikes, slashed: e.args.slashed, tx: r.receipt!.transactionHash,
-        });
       }
     }
   }
