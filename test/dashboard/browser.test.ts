@@ -130,6 +130,29 @@ describe('dashboard in a browser', () => {
     await until(() => page.locator('[data-testid="event"][data-name="Deposited"]').count(), (n) => n === 1, 'Deposited in the log');
   });
 
+  it('draws a chart of a nearly flat series, on which uPlot alone hangs the page', async () => {
+    // Values constant up to float noise: with uPlot's own y range (1.6.32) the tick loop never ends.
+    const drawn = await Promise.race([
+      // In the page (a string: this file is compiled without the DOM's types).
+      page.evaluate<{ min: number; max: number }>(`(async () => {
+        const { safeRange } = await import('/assets/app.js');
+        const el = document.createElement('div');
+        document.body.append(el);
+        const ys = [0.9999997615814209, 1.000000238418579, 0.9999997615814209, 1.000000238418579];
+        const u = new uPlot({ width: 300, height: 100, scales: { x: { time: false }, y: { range: safeRange } }, series: [{}, {}] }, [[0, 1, 2, 3], ys], el);
+        await new Promise((resolve) => requestAnimationFrame(resolve)); // uPlot lays out on its next commit
+        const { min, max } = u.scales.y;
+        u.destroy();
+        el.remove();
+        return { min, max };
+      })()`),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000)),
+    ]);
+    assert.ok(drawn, 'the page hung drawing the chart');
+    assert.equal(drawn.min, 0);
+    assert.ok(drawn.max > 1.000000238418579, `y range up to ${drawn.max}`);
+  });
+
   it('saves a screenshot', async () => {
     const path = join(dir, 'dashboard.png');
     await page.screenshot({ path, fullPage: true });

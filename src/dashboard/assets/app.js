@@ -180,9 +180,10 @@ function chartData() {
 }
 
 // uPlot's tick loop never ends on a y range that is flat or nearly so (uPlot issues #827 and
-// #1084; the page's main thread would hang). The range is therefore ours: it always includes 0
-// and is never narrower than a few float steps of its largest value.
-function safeRange(u, min, max) {
+// #1084; the page's main thread would hang: 1.6.32 does on [1 - 2.4e-7, 1 + 2.4e-7]). The range
+// is therefore ours: it always includes 0 and is never narrower than a few float steps of its
+// largest value. Exported for the browser test.
+export function safeRange(u, min, max) {
   const lo = Math.min(0, Number.isFinite(min) ? min : 0);
   let hi = Math.max(0, Number.isFinite(max) ? max : 0);
   const floor = Math.max(Math.abs(lo), Math.abs(hi)) * 1e-6;
