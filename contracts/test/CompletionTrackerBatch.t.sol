@@ -76,7 +76,19 @@ contract CompletionTrackerBatchTest is TrackerMarket {
         assertEq(tracker.creditOf(id, src), tasks * PRICE);
     }
 
-    /// @notice The CompletionSkipped events of the last call, as (index, reason) pairs.
+    /// @notice Submits the batch; returns what it counted, the gas the call used and its
+    /// CompletionSkipped events as (index, reason) pairs.
+    function _submit(CompletionTracker.SignedReceipt[] memory items)
+        internal
+        returns (uint256 counted, uint256 used, uint256[] memory indexes, bytes4[] memory reasons)
+    {
+        vm.recordLogs();
+        uint256 before = gasleft();
+        counted = tracker.recordCompletions(items);
+        used = before - gasleft();
+        (indexes, reasons) = _skips(vm.getRecordedLogs());
+    }
+
     function _skips(Vm.Log[] memory logs) internal view returns (uint256[] memory indexes, bytes4[] memory reasons) {
         uint256 n;
         for (uint256 i; i < logs.length; ++i) {
@@ -217,11 +229,7 @@ contract CompletionTrackerBatchTest is TrackerMarket {
         items[6] = _good(keccak256("g6"));
         items[7] = _good(keccak256("g7"));
 
-        vm.recordLogs();
-        uint256 before = gasleft();
-        uint256 counted = tracker.recordCompletions(items);
-        uint256 used = before - gasleft();
-        (uint256[] memory indexes, bytes4[] memory reasons) = _skips(vm.getRecordedLogs());
+        (uint256 counted, uint256 used, uint256[] memory indexes, bytes4[] memory reasons) = _submit(items);
 
         assertEq(counted, 5, "four honest receipts and the accepting contract source");
         assertEq(indexes.length, 3);
@@ -259,11 +267,7 @@ contract CompletionTrackerBatchTest is TrackerMarket {
         }
         items[11] = _good(keccak256("g11"));
 
-        vm.recordLogs();
-        uint256 before = gasleft();
-        uint256 counted = tracker.recordCompletions(items);
-        uint256 used = before - gasleft();
-        (uint256[] memory indexes, bytes4[] memory reasons) = _skips(vm.getRecordedLogs());
+        (uint256 counted, uint256 used, uint256[] memory indexes, bytes4[] memory reasons) = _submit(items);
         assertEq(counted, 2);
         assertEq(indexes.length, 10);
         for (uint256 i; i < 10; ++i) {
@@ -331,9 +335,7 @@ contract CompletionTrackerBatchTest is TrackerMarket {
         bytes memory single = _state(items, poor);
         vm.revertToState(snapshot);
 
-        vm.recordLogs();
-        uint256 counted = tracker.recordCompletions(items);
-        (uint256[] memory indexes, bytes4[] memory reasons) = _skips(vm.getRecordedLogs());
+        (uint256 counted,, uint256[] memory indexes, bytes4[] memory reasons) = _submit(items);
         assertEq(keccak256(_state(items, poor)), keccak256(single), "the same end state");
         uint256 k;
         uint256 good;
