@@ -8,13 +8,13 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { parseEventLogs, type Abi, type Address, type Hex, type LocalAccount } from 'viem';
+import { parseEventLogs, type Address, type Hex, type LocalAccount } from 'viem';
 import { localDeployment, startLocalStack, type LocalStack } from '../chain/bpe/localStack.ts';
 import { anvilAccount } from '../chain/clients.ts';
 import { superTokenAbi, superfluidPoolAbi } from '../chain/abis.ts';
 import * as bpe from '../chain/bpe/actions.ts';
 import { advanceSinkEpoch, baseFee } from '../chain/bpe/verification.ts';
-import { BackpressurePool, EscrowBuffer, Pipeline } from '../chain/bpe/artifacts.generated.ts';
+import { EscrowBuffer, Pipeline } from '../chain/bpe/artifacts.generated.ts';
 import { writeDeploymentFile, type DeploymentFile } from '../chain/bpe/deploymentFile.ts';
 import type { BpeParams } from '../chain/bpe/deploy.ts';
 import { SinkAgent } from '../sdk/sinkAgent.ts';
@@ -467,25 +467,24 @@ async function settleAndReconcile(
   // Every read at one block: the services are still running, and a transaction between two reads
   // (the keeper sweeping a pool's remainder into the buffer, a drain) would move money from a
   // bucket not yet read into one already read.
-  const blockNumber = await publicClient.getBlockNumber({ cacheTime: 0 });
-  const read = <T>(address: Address, abi: readonly unknown[], functionName: string, args: readonly unknown[]) =>
-    publicClient.readContract({ address, abi: abi as Abi, functionName, args, blockNumber }) as Promise<T>;
-  const balance = (who: Address) => read<bigint>(stack.token, superTokenAbi, 'balanceOf', [who]);
+  const at = { blockNumber: await publicClient.getBlockNumber({ cacheTime: 0 }) };
+  const balance = (who: Address) => publicClient.readContract({ address: stack.token, abi: superTokenAbi, functionName: 'balanceOf', args: [who], ...at });
   const funded = 10n ** 24n;
   let paidIn = 0n;
   for (const s of sources) paidIn += funded - (await balance(s.account.address));
   let receivedBySinks = 0n;
   for (const s of sinks) {
-    const received = await read<bigint>(s.pool, superfluidPoolAbi, 'getTotalAmountReceivedByMember', [s.account.address]);
-    const returned = await read<bigint>(stack.bpe.escrowBuffer, EscrowBuffer.abi, 'returnedBy', [s.taskTypeId, s.account.address]);
+    const received = await bpe.receivedFromPool(stack, s.pool, s.account.address, at);
+    const returned = await publicClient.readContract({
+      address: stack.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'returnedBy', args: [s.taskTypeId, s.account.address], ...at,
+    });
     receivedBySinks += received - returned;
   }
   let inBuffer = 0n;
   let remainder = 0n;
   for (const t of types.values()) {
-    inBuffer += await read<bigint>(stack.bpe.escrowBuffer, EscrowBuffer.abi, 'bufferLevel', [t.id]);
-    const info = await read<{ admin: Address }>(stack.bpe.backpressurePool, BackpressurePool.abi, 'poolInfo', [t.id]);
-    remainder += await balance(info.admin);
+    inBuffer += await bpe.bufferLevel(stack, t.id, at);
+    remainder += await balance(await bpe.poolAdmin(stack, t.id, at));
   }
   return {
     paidIn, receivedBySinks, inBuffer, remainder,

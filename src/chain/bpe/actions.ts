@@ -240,9 +240,14 @@ export async function smoothedCapacity(ctx: BpeContext, taskTypeId: Hex, sink: A
   });
 }
 
-export async function bufferLevel(ctx: BpeContext, taskTypeId: Hex): Promise<bigint> {
+/** Reads at this block (all of one snapshot at one block) rather than the latest. */
+export interface AtBlock {
+  blockNumber?: bigint;
+}
+
+export async function bufferLevel(ctx: BpeContext, taskTypeId: Hex, at: AtBlock = {}): Promise<bigint> {
   return ctx.clients.publicClient.readContract({
-    address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'bufferLevel', args: [taskTypeId],
+    address: ctx.bpe.escrowBuffer, abi: EscrowBuffer.abi, functionName: 'bufferLevel', args: [taskTypeId], ...at,
   });
 }
 
@@ -272,16 +277,16 @@ export async function poolOf(ctx: BpeContext, taskTypeId: Hex): Promise<Address>
 }
 
 /** Everything `member` has received from `pool` (claimed or not), in token wei. */
-export async function receivedFromPool(ctx: BpeContext, pool: Address, member: Address): Promise<bigint> {
+export async function receivedFromPool(ctx: BpeContext, pool: Address, member: Address, at: AtBlock = {}): Promise<bigint> {
   return ctx.clients.publicClient.readContract({
-    address: pool, abi: superfluidPoolAbi, functionName: 'getTotalAmountReceivedByMember', args: [member],
+    address: pool, abi: superfluidPoolAbi, functionName: 'getTotalAmountReceivedByMember', args: [member], ...at,
   });
 }
 
 /** The task type's PoolAdmin: the account its pool's GDA rounding remainder accrues to until swept. */
-export async function poolAdmin(ctx: BpeContext, taskTypeId: Hex): Promise<Address> {
+export async function poolAdmin(ctx: BpeContext, taskTypeId: Hex, at: AtBlock = {}): Promise<Address> {
   const info = await ctx.clients.publicClient.readContract({
-    address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'poolInfo', args: [taskTypeId],
+    address: ctx.bpe.backpressurePool, abi: BackpressurePool.abi, functionName: 'poolInfo', args: [taskTypeId], ...at,
   });
   return info.admin;
 }

@@ -135,7 +135,6 @@ export class OracleStore {
       ),
       setStatus: db.prepare('UPDATE attestations SET status = ?, reason = ?, tx_hash = ? WHERE id = ?'),
       defer: db.prepare(`UPDATE attestations SET status = 'pending', tx_hash = NULL, reason = ?, not_before = ? WHERE id = ?`),
-      openCount: db.prepare(`SELECT COUNT(*) AS n FROM attestations WHERE status IN ('pending', 'sending')`),
       counts: db.prepare('SELECT status, COUNT(*) AS n FROM attestations GROUP BY status'),
       relayInsert: db.prepare('INSERT OR REPLACE INTO relays (tx_hash, items, sent_at) VALUES (?, ?, ?)'),
       relayMined: db.prepare('UPDATE relays SET accepted = ?, rejected = ?, gas_used = ?, block_number = ?, mined_at = ? WHERE tx_hash = ?'),
@@ -232,9 +231,10 @@ export class OracleStore {
     })();
   }
 
-  /** Rows not yet settled on chain ('pending' and 'sending'); uses the partial index. */
+  /** Rows not yet settled on chain ('pending' and 'sending'). */
   openCount(): number {
-    return (this.stmt.openCount.get() as { n: number }).n;
+    const { pending, sending } = this.openCounts();
+    return pending + sending;
   }
 
   counts(): Record<RowStatus, number> {
