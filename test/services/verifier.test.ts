@@ -16,7 +16,7 @@ import { CompletionTracker } from '../../src/chain/bpe/artifacts.generated.ts';
 import { anvilAccount } from '../../src/chain/clients.ts';
 import * as verification from '../../src/chain/bpe/verification.ts';
 import { startVerifier, type Verifier } from '../../src/services/verifier/index.ts';
-import { captureLogger, eventsSince, headBlock, keyAccount, serviceContext, startNextEpoch, startWorld, waitFor, type World } from './world.ts';
+import { captureLogger, eventsSince, headBlock, keyAccount, PRICE, serviceContext, startNextEpoch, startWorld, waitFor, type World } from './world.ts';
 
 const submitter = anvilAccount(6);
 const dir = mkdtempSync(join(tmpdir(), 'bpe-verifier-'));
@@ -138,6 +138,10 @@ describe('verifier', () => {
     const unregistered = await keyAccount(w.stack, 'never registered');
     const labels = ['g1', 'g2', 'h', 'g3', 'i'];
     const items = await Promise.all(labels.map((l) => (l === 'h' ? signed(l, { sink: unregistered }) : signed(l))));
+    // Credit for the four good receipts. The stream alone accrues one base fee per 10 s of chain
+    // time, and how much chain time passed since it opened depends on where the wall clock fell in
+    // the epoch when \`before\` jumped to the next one (65-365 s): as little as 6.5 fees, 3 spent.
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 4n * PRICE);
     const nonce = await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address });
     const res = await post({ receipts: items });
     assert.deepEqual(res.json.results.map((r: { status: string }) => r.status), labels.map(() => 'accepted'));
@@ -159,7 +163,7 @@ describe('verifier', () => {
   it('batches are at most submitBatch receipts', async () => {
     await v.stop();
     v = await startVerifier({ ctx: serviceContext(w.stack, submitter), db: join(dir, 'small-batches.sqlite'), startBlock, pollMs: 20, submitBatch: 2, retryBaseMs: 50, maxAttempts: 3, log: logs.log });
-    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 5n * 10n ** 15n); // credit for 5 base fees
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 5n * PRICE); // credit for 5 base fees
     const labels = ['s1', 's2', 's3', 's4', 's5'];
     const nonce = await w.stack.clients.publicClient.getTransactionCount({ address: submitter.address });
     await post({ receipts: await Promise.all(labels.map((l) => signed(l))) });
@@ -176,7 +180,7 @@ describe('verifier', () => {
     // A cap of 1.2 M gas stands in for 16,777,216: 12 receipts (~0.3 M for the first allowance plus
     // ~60-100 k each, +30 % headroom) do not fit in one transaction, 6 or fewer do.
     v = await startVerifier({ ctx: serviceContext(w.stack, submitter), db: join(dir, 'halving.sqlite'), startBlock, pollMs: 20, maxTxGas: 1_200_000n, retryBaseMs: 50, maxAttempts: 3, log: logs.log });
-    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 12n * 10n ** 15n); // credit for 12 base fees
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 12n * PRICE); // credit for 12 base fees
     const labels = Array.from({ length: 12 }, (_, i) => `halve ${i}`);
     await post({ receipts: await Promise.all(labels.map((l) => signed(l))) });
     await waitFor('12 counted', () => v.store.counts().counted === 12);
@@ -242,7 +246,7 @@ describe('verifier', () => {
     const first = await start(db, false); // accepts and stores, sends nothing
     v = first;
     const unregistered = await keyAccount(w.stack, 'never registered either');
-    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 5n * 10n ** 15n); // credit for the 5 good ones
+    await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 5n * PRICE); // credit for the 5 good ones
     const labels = ['r1', 'r2', 'rbad', 'r3', 'r4', 'r5'];
     const items = await Promise.all(labels.map((l) => (l === 'rbad' ? signed(l, { sink: unregistered }) : signed(l))));
     const res = await post({ receipts: items });
