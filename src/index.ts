@@ -7,6 +7,7 @@
  * and `backpressure-economics/chain` (clients, anvil, Superfluid deployment, ABIs and bytecode).
  */
 export * from './chain/bpe/actions.ts';
+export { write } from './chain/deploy.ts';
 export * from './chain/bpe/verification.ts';
 export { deployBpe, DEFAULT_PARAMS } from './chain/bpe/deploy.ts';
 export type { BpeParams, BpeDeployOptions, BpeDeployment } from './chain/bpe/deploy.ts';

@@ -14,6 +14,35 @@ export async function confirm(clients: ChainClients, hash: Hash, what: string): 
   return receipt;
 }
 
+type WriteRequest = Parameters<ChainClients['walletClient']['writeContract']>[0];
+
+/**
+ * Gas headroom over the estimate. An exact estimate fails in two ways seen on anvil: a GDA pool's
+ * work grows when other transactions land first (a buffer re-size, a remainder re-sync), and
+ * Superfluid's `updateMemberUnits` on a new pool reverts (below 63/64 of its gas left, not out of
+ * gas) when it is mined one second later than it was estimated, which the wall clock decides.
+ */
+const GAS_HEADROOM_PERCENT = 150n;
+
+/** The gas to send with for an estimate of `estimate`: every BPE transaction pays this headroom. */
+export function withGasHeadroom(estimate: bigint): bigint {
+  return (estimate * GAS_HEADROOM_PERCENT) / 100n;
+}
+
+/**
+ * Estimates (which reports a revert with its decoded custom error before anything is sent),
+ * sends with headroom, and waits for a successful receipt.
+ */
+export async function write(on: { clients: ChainClients }, what: string, request: WriteRequest): Promise<TransactionReceipt> {
+  const { publicClient, walletClient } = on.clients;
+  const estimate = await publicClient.estimateContractGas({ account: walletClient.account, ...request } as Parameters<typeof publicClient.estimateContractGas>[0]);
+  const gas = withGasHeadroom(estimate);
+  const hash = await walletClient.writeContract({ ...request, gas } as WriteRequest);
+  const receipt = await publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status === 'success') return receipt;
+  throw new Error(`${what} reverted (tx ${hash}, ${receipt.gasUsed} of ${gas} gas used)`);
+}
+
 /** Deploys creation bytecode (with constructor arguments) and returns the new contract's address. */
 export async function deployBytecode(
   clients: ChainClients,

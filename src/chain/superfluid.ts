@@ -15,7 +15,7 @@ import {
 import { superTokenAbi, testTokenAbi } from './abis.ts';
 import type { LinkableArtifact } from './artifacts.ts';
 import type { ChainClients } from './clients.ts';
-import { confirm, deployLinked } from './deploy.ts';
+import { confirm, deployLinked, write } from './deploy.ts';
 // Bundled at build time from @superfluid-finance/ethereum-contracts (scripts/bundle-superfluid.ts),
 // so using this module needs neither that package nor its Hardhat/truffle dependencies.
 import { ERC1820_CREATION_CODE, ERC1820_RUNTIME_CODE, FRAMEWORK_ARTIFACTS } from './superfluid.generated.ts';
@@ -127,7 +127,7 @@ function bundledFrameworkArtifact(qualifiedName: string): LinkableArtifact {
  * Needs a chain without the 24,576-byte code size limit (see startAnvil).
  */
 export async function deploySuperfluid(clients: ChainClients): Promise<SuperfluidFramework> {
-  const { publicClient, walletClient } = clients;
+  const { publicClient } = clients;
   await deployERC1820(clients);
   const frameworkDeployer = await deployLinked(
     clients,
@@ -138,8 +138,7 @@ export async function deploySuperfluid(clients: ChainClients): Promise<Superflui
   // The deployer builds the framework in steps, one transaction each, and says how many there are.
   const steps = await publicClient.readContract({ ...deployer, functionName: 'getNumSteps' });
   for (let step = 0; step < steps; step++) {
-    const hash = await walletClient.writeContract({ ...deployer, functionName: 'executeStep', args: [step] });
-    await confirm(clients, hash, `Superfluid deployment step ${step}`);
+    await write({ clients }, `Superfluid deployment step ${step}`, { ...deployer, functionName: 'executeStep', args: [step] });
   }
   const framework = await publicClient.readContract({ ...deployer, functionName: 'getFramework' });
   return { ...framework, frameworkDeployer };
@@ -171,7 +170,7 @@ export async function deployTestSuperToken(
   framework: SuperfluidFramework,
   opts: TestSuperTokenOptions,
 ): Promise<TestSuperToken> {
-  const { publicClient, walletClient, account } = clients;
+  const { publicClient, account } = clients;
   const decimals = opts.decimals ?? 18;
   if (!Number.isInteger(decimals) || decimals < 0 || decimals > 18) throw new Error(`decimals must be 0..18, got ${decimals}`);
   // Wrapping converts amounts by 10^(18 - decimals) and truncates; require exact amounts.
@@ -187,31 +186,17 @@ export async function deployTestSuperToken(
     // No per-call mint limit (these are test tokens); admin 0 leaves upgrades to governance.
     args: [opts.name, opts.symbol, decimals, maxUint256, zeroAddress],
   });
-  await confirm(clients, await walletClient.writeContract(request), `deploying Super Token ${opts.symbol}x`);
+  await write({ clients }, `deploying Super Token ${opts.symbol}x`, request);
   const [underlying, superToken] = result;
 
   const totalUnderlying = (opts.amount / scale) * BigInt(opts.mintTo.length);
   if (totalUnderlying > 0n) {
     const token = { address: underlying, abi: testTokenAbi } as const;
-    await confirm(
-      clients,
-      await walletClient.writeContract({ ...token, functionName: 'mint', args: [account.address, totalUnderlying] }),
-      `minting ${opts.symbol}`,
-    );
-    await confirm(
-      clients,
-      await walletClient.writeContract({ ...token, functionName: 'approve', args: [superToken, totalUnderlying] }),
-      `approving ${opts.symbol}x to wrap ${opts.symbol}`,
-    );
+    await write({ clients }, `minting ${opts.symbol}`, { ...token, functionName: 'mint', args: [account.address, totalUnderlying] });
+    await write({ clients }, `approving ${opts.symbol}x to wrap ${opts.symbol}`, { ...token, functionName: 'approve', args: [superToken, totalUnderlying] });
     for (const to of opts.mintTo) {
       // upgradeTo with empty userData skips the ERC-777 receive hook, so contracts can receive too.
-      const hash = await walletClient.writeContract({
-        address: superToken,
-        abi: superTokenAbi,
-        functionName: 'upgradeTo',
-        args: [to, opts.amount, '0x'],
-      });
-      await confirm(clients, hash, `wrapping ${opts.symbol} for ${to}`);
+      await write({ clients }, `wrapping ${opts.symbol} for ${to}`, { address: superToken, abi: superTokenAbi, functionName: 'upgradeTo', args: [to, opts.amount, '0x'] });
     }
   }
   return { underlying, superToken };

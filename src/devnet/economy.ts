@@ -13,6 +13,7 @@ import { localDeployment, startLocalStack, type LocalStack } from '../chain/bpe/
 import { anvilAccount } from '../chain/clients.ts';
 import { superTokenAbi, superfluidPoolAbi } from '../chain/abis.ts';
 import * as bpe from '../chain/bpe/actions.ts';
+import { write } from '../chain/deploy.ts';
 import { advanceSinkEpoch, baseFee } from '../chain/bpe/verification.ts';
 import { EscrowBuffer, Pipeline } from '../chain/bpe/artifacts.generated.ts';
 import { writeDeploymentFile, type DeploymentFile } from '../chain/bpe/deploymentFile.ts';
@@ -211,7 +212,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
     }
     // hash → transform: a congested transform stage limits what the hash stage may absorb.
     const stages = scenario.taskTypes.map((t) => types.get(t.name)!.id);
-    const pipelineReceipt = await bpe.write(stack, 'creating the pipeline', {
+    const pipelineReceipt = await write(stack, 'creating the pipeline', {
       account: creator, address: stack.bpe.pipeline, abi: Pipeline.abi, functionName: 'createPipeline', args: [stages],
     });
     const [created] = parseEventLogs({ abi: Pipeline.abi, eventName: 'PipelineCreated', logs: pipelineReceipt.logs });

@@ -19,7 +19,8 @@ import { EventEmitter } from 'node:events';
 import { keccak256, parseAbi, toBytes, zeroAddress, type Account, type Address, type Hex } from 'viem';
 import { gdaAbi, gdaForwarderAbi, superTokenAbi, superfluidPoolAbi } from '../chain/abis.ts';
 import { BackpressurePool, CapacityRegistry, CompletionTracker, EscrowBuffer } from '../chain/bpe/artifacts.generated.ts';
-import { setStream, write, type BpeContext } from '../chain/bpe/actions.ts';
+import { setStream, type BpeContext } from '../chain/bpe/actions.ts';
+import { write } from '../chain/deploy.ts';
 
 /** Resume once saturation is below this many basis points of `bufferMax`. */
 export const DEFAULT_RESUME_BELOW_BPS = 5000;

@@ -13,7 +13,7 @@ import { startAnvil, type AnvilInstance } from '../../src/chain/anvil.ts';
 import { anvilAccount, anvilClients, type AnvilClients } from '../../src/chain/clients.ts';
 import { testTokenAbi } from '../../src/chain/abis.ts';
 import { deploySuperfluid, deployTestSuperToken, type SuperfluidFramework } from '../../src/chain/superfluid.ts';
-import { confirm } from '../../src/chain/deploy.ts';
+import { write } from '../../src/chain/deploy.ts';
 import { contextAddresses, readDeploymentFile, writeDeploymentFile } from '../../src/chain/bpe/deploymentFile.ts';
 import { CANONICAL_GDA_FORWARDER, deployToNetwork, DeployCheckError, superfluidNetwork } from '../../src/chain/bpe/deployToNetwork.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
@@ -50,7 +50,7 @@ describe('bpe deploy', () => {
   let dir: string;
 
   const mint = async (to: Address, amount: bigint) =>
-    confirm(admin, await admin.walletClient.writeContract({ address: underlying, abi: testTokenAbi, functionName: 'mint', args: [to, amount] }), 'mint');
+    write({ clients: admin }, 'mint', { address: underlying, abi: testTokenAbi, functionName: 'mint', args: [to, amount] });
 
   before(async () => {
     anvil = await startAnvil();

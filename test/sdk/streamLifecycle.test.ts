@@ -7,6 +7,7 @@ import { gdaForwarderAbi, superTokenAbi, superfluidPoolAbi } from '../../src/cha
 import { anvilAccount } from '../../src/chain/clients.ts';
 import { BackpressurePool, CompletionTracker } from '../../src/chain/bpe/artifacts.generated.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
+import { write } from '../../src/chain/deploy.ts';
 import { startLocalStack, type LocalStack } from '../../src/chain/bpe/localStack.ts';
 import {
   InsufficientBalanceError,
@@ -211,7 +212,7 @@ describe('StreamLifecycle on anvil', () => {
 
   it('open without the deposit: InsufficientBalanceError naming both amounts, nothing sent', async () => {
     const poor = anvilAccount(POOR);
-    await bpe.write(stack, 'funding the poor source', {
+    await write(stack, 'funding the poor source', {
       account: source, address: stack.token, abi: superTokenAbi, functionName: 'transfer', args: [poor.address, E18],
     });
     const rate = 10n ** 15n; // a deposit of 4 h × 1e15 = 1.44e19 wei, above the 1e18 held

@@ -7,7 +7,7 @@ import { superfluidPoolAbi } from '../../src/chain/abis.ts';
 import * as bpe from '../../src/chain/bpe/actions.ts';
 import { BackpressurePool, CapacityRegistry, CompletionTracker, EscrowBuffer, Pipeline, PricingCurve } from '../../src/chain/bpe/artifacts.generated.ts';
 import { anvilAccount } from '../../src/chain/clients.ts';
-import { write } from '../../src/chain/bpe/actions.ts';
+import { write } from '../../src/chain/deploy.ts';
 import { effectiveCapacitiesExact, overflowUnits } from '../../src/core/index.ts';
 import { startKeeper, type Keeper } from '../../src/services/keeper/index.ts';
 import {

@@ -178,7 +178,7 @@ describe('verifier', () => {
   it('a batch whose gas estimate passes the per-transaction cap is halved until it fits', async () => {
     await v.stop();
     // A cap of 1.2 M gas stands in for 16,777,216: 12 receipts (~0.3 M for the first allowance plus
-    // ~60-100 k each, +30 % headroom) do not fit in one transaction, 6 or fewer do.
+    // ~60-100 k each, +50 % headroom) do not fit in one transaction, 6 or fewer do.
     v = await startVerifier({ ctx: serviceContext(w.stack, submitter), db: join(dir, 'halving.sqlite'), startBlock, pollMs: 20, maxTxGas: 1_200_000n, retryBaseMs: 50, maxAttempts: 3, log: logs.log });
     await bpe.depositToBuffer(w.stack, w.source, w.stack.token, w.taskTypeId, 12n * PRICE); // credit for 12 base fees
     const labels = Array.from({ length: 12 }, (_, i) => `halve ${i}`);

@@ -8,32 +8,13 @@ import { gdaForwarderAbi, superTokenAbi, superfluidPoolAbi, testTokenAbi } from 
 import type { SuperfluidFramework } from '../superfluid.ts';
 import { BackpressurePool, CapacityRegistry, EscrowBuffer, StakeManager } from './artifacts.generated.ts';
 import type { BpeDeployment } from './deploy.ts';
+import { write } from '../deploy.ts';
 
 /** Where BPE and Superfluid live on one chain. */
 export interface BpeContext {
   clients: ChainClients;
   framework: Pick<SuperfluidFramework, 'gdaV1Forwarder'>;
   bpe: BpeDeployment;
-}
-
-type WriteRequest = Parameters<ChainClients['walletClient']['writeContract']>[0];
-
-/** Gas headroom over the estimate: a pool's GDA work grows when other transactions land first
- * (a buffer re-size, a remainder re-sync), and an exact estimate would then run out of gas. */
-const GAS_HEADROOM_PERCENT = 150n;
-
-/**
- * Estimates (which reports a revert with its decoded custom error before anything is sent),
- * sends with headroom, and waits for a successful receipt.
- */
-export async function write(ctx: BpeContext, what: string, request: WriteRequest): Promise<TransactionReceipt> {
-  const { publicClient, walletClient } = ctx.clients;
-  const estimate = await publicClient.estimateContractGas(request as Parameters<typeof publicClient.estimateContractGas>[0]);
-  const gas = (estimate * GAS_HEADROOM_PERCENT) / 100n;
-  const hash = await walletClient.writeContract({ ...request, gas } as WriteRequest);
-  const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status === 'success') return receipt;
-  throw new Error(`${what} reverted (tx ${hash}, ${receipt.gasUsed} of ${gas} gas used)`);
 }
 
 // ---------------------------------------------------------------- sinks

@@ -3,6 +3,7 @@
 // gas, optionally creates task types, and returns what goes into the deployment JSON.
 import { createRequire } from 'node:module';
 import {
+  ContractFunctionExecutionError,
   encodeAbiParameters,
   encodeDeployData,
   erc20Abi,
@@ -19,6 +20,7 @@ import {
   type Hex,
 } from 'viem';
 import type { ChainClients } from '../clients.ts';
+import { write } from '../deploy.ts';
 import { gdaForwarderAbi, superTokenAbi } from '../abis.ts';
 import { CapacityRegistry, StakeManager } from './artifacts.generated.ts';
 import {
@@ -387,20 +389,15 @@ export function taskTypeIdOf(creator: Address, name: string): Hex {
   return keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'string' }], [creator, name]));
 }
 
-type WriteRequest = Omit<Parameters<ChainClients['walletClient']['writeContract']>[0], 'account' | 'chain'>;
+type WriteRequest = Parameters<typeof write>[2];
 
+/** `write`, failing with a DeployCheckError; a revert the estimate found was never sent. */
 async function send(clients: ChainClients, what: string, request: WriteRequest) {
-  const { publicClient, walletClient, account } = clients;
-  let gas: bigint;
   try {
-    gas = await publicClient.estimateContractGas({ ...request, account } as Parameters<typeof publicClient.estimateContractGas>[0]);
+    return await write({ clients }, what, request);
   } catch (err) {
-    throw new DeployCheckError(`${what} would revert: ${firstLine(err)}`);
+    throw new DeployCheckError(err instanceof ContractFunctionExecutionError ? `${what} would revert: ${firstLine(err)}` : firstLine(err));
   }
-  const hash = await walletClient.writeContract({ ...request, gas: (gas * 150n) / 100n } as Parameters<typeof walletClient.writeContract>[0]);
-  const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new DeployCheckError(`${what} reverted (tx ${hash})`);
-  return receipt;
 }
 
 function firstLine(err: unknown): string {

@@ -6,7 +6,7 @@ import { startAnvil, type AnvilInstance, type AnvilOptions } from '../anvil.ts';
 import { anvilAccount, anvilClients, type AnvilClients } from '../clients.ts';
 import { deploySuperfluid, deployTestSuperToken, type SuperfluidFramework } from '../superfluid.ts';
 import { deployBpe, type BpeParams } from './deploy.ts';
-import { confirm } from '../deploy.ts';
+import { write } from '../deploy.ts';
 import { testTokenAbi } from '../abis.ts';
 import type { BpeContext } from './actions.ts';
 import { DEPLOYMENT_FILE_VERSION, type DeploymentFile, type DeploymentTaskType } from './deploymentFile.ts';
@@ -52,10 +52,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       params: opts.params,
     });
     const mintStakeTokens = async (to: Address, amount: bigint) => {
-      const hash = await clients.walletClient.writeContract({
-        address: underlying, abi: testTokenAbi, functionName: 'mint', args: [to, amount],
-      });
-      await confirm(clients, hash, 'minting stake tokens');
+      await write({ clients }, 'minting stake tokens', { address: underlying, abi: testTokenAbi, functionName: 'mint', args: [to, amount] });
     };
     return {
       anvil, clients, framework, bpe, token: superToken, underlying, deployer, mintStakeTokens, stop: () => anvil.stop(),

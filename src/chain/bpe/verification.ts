@@ -14,7 +14,8 @@ import {
   toFunctionSelector,
   type Account, type Address, type Hex, type LocalAccount, type TransactionReceipt } from 'viem';
 import { CapacityRegistry, CompletionTracker, OffchainAggregator, PricingCurve } from './artifacts.generated.ts';
-import { write, type BpeContext } from './actions.ts';
+import type { BpeContext } from './actions.ts';
+import { write } from '../deploy.ts';
 
 // ---------------------------------------------------------------- attestations
 

@@ -5,7 +5,8 @@
  * refused by its "not due" error and counted as skipped.
  */
 import { parseEventLogs, type Account, type Address, type Hex, type TransactionReceipt } from 'viem';
-import { write, type BpeContext } from '../../chain/bpe/actions.ts';
+import type { BpeContext } from '../../chain/bpe/actions.ts';
+import { write } from '../../chain/deploy.ts';
 import { gdaForwarderAbi, superfluidPoolAbi } from '../../chain/abis.ts';
 import {
   BackpressurePool, CapacityRegistry, CompletionTracker, EscrowBuffer, Pipeline, PricingCurve,

@@ -24,6 +24,7 @@ import {
   type TransactionReceipt,
 } from 'viem';
 import type { BpeContext } from '../../chain/bpe/actions.ts';
+import { withGasHeadroom } from '../../chain/deploy.ts';
 import { OffchainAggregator } from '../../chain/bpe/artifacts.generated.ts';
 import { packAttestations, type SignedAttestation } from '../../chain/bpe/verification.ts';
 import { Backoff, sleep } from '../common/backoff.ts';
@@ -37,8 +38,6 @@ export const REJECTION_NAMES = ['None', 'Stale', 'FromTheFuture', 'BadSignature'
 
 /** Seconds of margin before max age: a row this close to expiry would land stale. */
 const EXPIRY_MARGIN_S = 5;
-/** Gas headroom over the estimate (the registry's pool pushes vary with what lands first). */
-const GAS_HEADROOM_PERCENT = 130n;
 /** Most gas one relay transaction may ask for: under EIP-7825's 16,777,216 per transaction. A
  * batch whose sinks all move pool units costs ~200k gas an item; larger ones are halved. */
 export const MAX_RELAY_GAS = 16_000_000n;
@@ -206,12 +205,12 @@ export class Relayer {
       if (transport || rows.length === 1) throw err;
       return this.send(rows.slice(0, Math.ceil(rows.length / 2)));
     }
-    if ((estimate * GAS_HEADROOM_PERCENT) / 100n > MAX_RELAY_GAS && rows.length > 1) {
+    if (withGasHeadroom(estimate) > MAX_RELAY_GAS && rows.length > 1) {
       this.o.log.info({ items: rows.length, estimate: estimate.toString() }, 'relay batch too heavy for one transaction: halving it');
       return this.send(rows.slice(0, Math.ceil(rows.length / 2)));
     }
     const request = await walletClient.prepareTransactionRequest({
-      account, to, data, gas: (estimate * GAS_HEADROOM_PERCENT) / 100n, chain: walletClient.chain,
+      account, to, data, gas: withGasHeadroom(estimate), chain: walletClient.chain,
     });
     const serialized = await walletClient.signTransaction(request as Parameters<typeof walletClient.signTransaction>[0]);
     const hash = keccak256(serialized);

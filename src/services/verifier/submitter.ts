@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { BaseError, encodeFunctionData, HttpRequestError, keccak256, TimeoutError, type Account, type Hex, type TransactionReceipt } from 'viem';
 import type { BpeContext } from '../../chain/bpe/actions.ts';
+import { withGasHeadroom } from '../../chain/deploy.ts';
 import { CompletionTracker } from '../../chain/bpe/artifacts.generated.ts';
 import { decodeRecordCompletions, type SignedCompletion, type SkippedCompletion } from '../../chain/bpe/verification.ts';
 import type { Logger } from '../common/log.ts';
@@ -29,7 +30,6 @@ export const RETRYABLE_REFUSALS = ['UnpaidReceipt', 'CompletedInFuture'];
 /** Gas one transaction may use since Fusaka (EIP-7825). */
 export const MAX_TX_GAS = 16_777_216n;
 export const DEFAULT_SUBMIT_BATCH = 50;
-const GAS_HEADROOM_PERCENT = 130n;
 const MAX_RETRY_WAIT_MS = 600_000;
 
 export interface SubmitterOptions {
@@ -107,7 +107,7 @@ export class Submitter {
       this.settle(rows, [this.retryOrReject(rows[0]!, describeRevert(revertOf(err)!), true)]);
       return 1;
     }
-    const gas = (estimate * GAS_HEADROOM_PERCENT) / 100n;
+    const gas = withGasHeadroom(estimate);
     const cap = this.o.maxTxGas ?? MAX_TX_GAS;
     if (gas > cap && rows.length > 1) {
       log.info({ items: rows.length, estimate: estimate.toString() }, 'receipt batch too heavy for one transaction: halving it');
