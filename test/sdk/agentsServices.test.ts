@@ -19,7 +19,7 @@ import { loadConfig } from '../../src/services/common/config.ts';
 import { oracleSchema } from '../../src/services/oracle/config.ts';
 import { startOracle, type RunningOracle } from '../../src/services/oracle/service.ts';
 import { startVerifier, type Verifier } from '../../src/services/verifier/index.ts';
-import { InProcessTransport, SinkAgent, SourceAgent, type AttestedInfo, type ReceiptInfo } from '../../src/index.ts';
+import { InProcessTransport, SinkAgent, SourceAgent, advanceSinkEpoch, type AttestedInfo, type ReceiptInfo } from '../../src/index.ts';
 
 const E18 = 10n ** 18n;
 const SINK_STAKE = 400n * E18;
@@ -110,6 +110,10 @@ describe('agents with the real oracle and verifier on anvil', () => {
   });
 
   it('a task from the SourceAgent: the receipt goes to the verifier (accepted), which records it on chain', async () => {
+    // The sink's evaluation window opens first (a keeper would do this; here a stranger does). Opened
+    // by the verifier's transaction, it would start in the epoch that lands in: a receipt stamped
+    // with the latest block's time just before an epoch boundary would be ReceiptBeforeWindow.
+    await advanceSinkEpoch(stack, anvilAccount(6), taskTypeId, sinkAccount.address);
     await source.open(10n ** 14n);
     await bpe.advanceTime(stack.clients, 120);
     assert.equal(await source.send('served'), 'SERVED');
