@@ -422,7 +422,9 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
             () => { s.completed++; },
             (err: unknown) => {
               s.failed++;
-              const reason = (err as { reason?: string }).reason ?? (err as Error).name ?? 'Error';
+              // A typed SDK error says why by its reason or name; a worker's plain Error by its message.
+              const e = err as { reason?: string; name?: string; message?: string };
+              const reason = e.reason ?? (e.name && e.name !== 'Error' ? e.name : e.message?.split('\n')[0]) ?? 'Error';
               const key = `${s.spec.name}: ${reason}`;
               failureReasons[key] = (failureReasons[key] ?? 0) + 1;
             },
