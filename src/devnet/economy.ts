@@ -173,6 +173,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<Devnet> {
   const emit = (name: string, text: string) => {
     const e = { at: elapsed(), name, text };
     events.push(e);
+    log.info({ event: name, at: e.at }, text); // the timeline stays in devnet.log after the run
     for (const l of listeners) l(e);
   };
   const stats = {

@@ -66,6 +66,6 @@ export const DEVNET_SCENARIO: Scenario = {
   sources: [
     { name: 'app-1', taskType: 'hash', load: 0.5 },
     { name: 'app-2', taskType: 'transform', load: 0.6 },
-    { name: 'spike', taskType: 'hash', load: 3, from: 0.25, until: 0.45 },
+    { name: 'spike', taskType: 'hash', load: 3, from: 0.2, until: 0.6 },
   ],
 };
