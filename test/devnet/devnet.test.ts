@@ -104,7 +104,7 @@ describe('bpe devnet', () => {
       const flows = () => page.locator('[data-testid="sink-flow"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-wei')).join(','));
       const first = await poll(flows, (v) => v.split(',').some((w) => BigInt(w || '0') > 0n), 'a sink receiving money');
       await poll(flows, (v) => v !== first, 'live flow numbers changing');
-      // The spike (30–54 s into the scenario) fills the hash buffer.
+      // The spike (24–72 s into the 120 s scenario) fills the hash buffer.
       const level = () => page.locator('[data-testid="task-type"][data-name="hash"] [data-testid="buffer-gauge"]').getAttribute('data-level-wei');
       await poll(level, (v) => BigInt(v ?? '0') > 0n, 'the hash buffer gauge rising with the spike');
       await poll(() => page.locator('[data-testid="source-row"][data-paused="true"]').count(), (n) => n >= 1, 'a paused source');
