@@ -6,12 +6,13 @@ import type { ChainClients } from './clients.ts';
 
 /**
  * Waits for a transaction to be mined and returns its receipt; throws if it reverted
- * (viem only reports reverts at gas estimation, not for a mined transaction).
+ * (viem only reports reverts at gas estimation, not for a mined transaction), with the gas it
+ * used of its limit `gas` when given (used below the limit: a revert, not out of gas).
  */
-export async function confirm(clients: ChainClients, hash: Hash, what: string): Promise<TransactionReceipt> {
+export async function confirm(clients: ChainClients, hash: Hash, what: string, gas?: bigint): Promise<TransactionReceipt> {
   const receipt = await clients.publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new Error(`${what} reverted (tx ${hash})`);
-  return receipt;
+  if (receipt.status === 'success') return receipt;
+  throw new Error(`${what} reverted (tx ${hash}, ${receipt.gasUsed}${gas === undefined ? '' : ` of ${gas}`} gas used)`);
 }
 
 type WriteRequest = Parameters<ChainClients['walletClient']['writeContract']>[0];
@@ -37,10 +38,7 @@ export async function write(on: { clients: ChainClients }, what: string, request
   const { publicClient, walletClient } = on.clients;
   const estimate = await publicClient.estimateContractGas({ account: walletClient.account, ...request } as Parameters<typeof publicClient.estimateContractGas>[0]);
   const gas = withGasHeadroom(estimate);
-  const hash = await walletClient.writeContract({ ...request, gas } as WriteRequest);
-  const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status === 'success') return receipt;
-  throw new Error(`${what} reverted (tx ${hash}, ${receipt.gasUsed} of ${gas} gas used)`);
+  return confirm(on.clients, await walletClient.writeContract({ ...request, gas } as WriteRequest), what, gas);
 }
 
 /** Deploys creation bytecode (with constructor arguments) and returns the new contract's address. */
